@@ -1,0 +1,15 @@
+"""lowlight_course: the helper package behind the low-light loss-design course.
+
+Each submodule has one job and imports on its own:
+
+- :mod:`lowlight_course.data`      offline images, low-light simulation, domains, datasets
+- :mod:`lowlight_course.losses`    pixel losses, SSIM, soft histogram, Zero-DCE terms, weighting
+- :mod:`lowlight_course.pitfalls`  the naive losses, each named for its defect
+- :mod:`lowlight_course.metrics`   PSNR, SSIM, Delta E, per-luminance-band errors, noise level
+- :mod:`lowlight_course.models`    a small U-Net and a Zero-DCE-style curve network
+- :mod:`lowlight_course.train`     one ``fit(...)`` for every notebook
+- :mod:`lowlight_course.profiles`  run sizes: smoke / cpu / gpu / auto
+- :mod:`lowlight_course.checks`    exercise checks
+- :mod:`lowlight_course.viz`       figures and widgets
+"""
+__version__ = "0.1.0"
