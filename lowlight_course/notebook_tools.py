@@ -1,0 +1,380 @@
+"""Maintainer tools for the notebooks: exercise generation, output stripping/refreshing, headless runs.
+
+Exercises are generated from ``solutions/`` (the single source):
+
+- in a code cell, every region from a line ``### BEGIN SOLUTION`` to a line ``### END SOLUTION``
+  becomes ``raise NotImplementedError("<hint>")`` at the indentation of the ``BEGIN`` line. The
+  hint comes from ``### HINT: ...`` line(s) right after ``BEGIN`` (default :data:`DEFAULT_HINT`);
+- in a markdown cell, every region from ``<!-- BEGIN SOLUTION -->`` to ``<!-- END SOLUTION -->``
+  becomes :data:`MARKDOWN_PLACEHOLDER`;
+- outputs are cleared, execution counts reset, metadata reduced to what matters (cell tags, the
+  kernelspec), and the JSON is written with sorted keys, so regenerating is byte-identical.
+
+Committed notebooks keep only the text outputs of cells whose source holds ``# NBVAL_CHECK_OUTPUT``
+(see ``docs/CONTRACTS.md``): :func:`strip_outputs` does that, :func:`refresh_outputs` re-executes a
+notebook under the ``smoke`` profile first.
+
+The notebook packages (nbformat, papermill, nbconvert) are imported lazily, so the rest of
+``lowlight_course`` never needs them.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_HINT", "MARKDOWN_PLACEHOLDER", "ExerciseError", "exercise_source", "exercise_markdown",
+    "make_exercise", "notebook_bytes", "write_notebook", "build_exercises", "strip_outputs",
+    "refresh_outputs", "find_notebooks", "run_notebook", "run_notebooks", "RunResult", "describe_failure",
+]
+
+DEFAULT_HINT = "Replace this line with your solution."
+MARKDOWN_PLACEHOLDER = "*Your answer here.*"
+CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
+
+_BEGIN = re.compile(r"^(?P<indent>[ \t]*)###\s*BEGIN SOLUTION\s*$")
+_END = re.compile(r"^[ \t]*###\s*END SOLUTION\s*$")
+_HINT = re.compile(r"^[ \t]*###\s*HINT:\s?(?P<hint>.*?)\s*$")
+_MD_BEGIN = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
+_MD_END = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
+
+# Cell and notebook metadata that survive cleaning; everything else (execution times, papermill
+# records, widget state, collapsed/scrolled flags) is noise that changes on every run.
+_CELL_META_KEEP = ("tags", "editable", "deletable", "slideshow")
+_NB_META_KEEP = ("kernelspec", "language_info", "lowlight_course")
+
+
+class ExerciseError(ValueError):
+    """A solution notebook's markers are malformed (unclosed or unmatched region)."""
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _py_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def exercise_source(source: str, where: str = "cell") -> str:
+    """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region of a code cell.
+
+    >>> print(exercise_source("def f(x):\\n    ### BEGIN SOLUTION\\n    ### HINT: square it\\n"
+    ...                       "    return x ** 2\\n    ### END SOLUTION\\n"))
+    def f(x):
+        raise NotImplementedError("square it")
+    <BLANKLINE>
+    """
+    lines = source.split("\n")
+    out, i = [], 0
+    while i < len(lines):
+        m = _BEGIN.match(lines[i])
+        if _END.match(lines[i]):
+            raise ExerciseError(f"{where}: line {i + 1} has '### END SOLUTION' without a matching BEGIN.")
+        if not m:
+            if _HINT.match(lines[i]):
+                raise ExerciseError(f"{where}: line {i + 1} has '### HINT:' outside a solution region; "
+                                    f"put it right after '### BEGIN SOLUTION'.")
+            out.append(lines[i])
+            i += 1
+            continue
+        start, j, hints = i, i + 1, []
+        while j < len(lines) and _HINT.match(lines[j]):
+            hints.append(_HINT.match(lines[j]).group("hint"))
+            j += 1
+        while j < len(lines) and not _END.match(lines[j]):
+            if _BEGIN.match(lines[j]):
+                raise ExerciseError(f"{where}: solution region opened on line {start + 1} is not closed "
+                                    f"before another BEGIN on line {j + 1}.")
+            j += 1
+        if j == len(lines):
+            raise ExerciseError(f"{where}: '### BEGIN SOLUTION' on line {start + 1} has no "
+                                f"'### END SOLUTION'.")
+        hint = " ".join(h for h in hints if h) or DEFAULT_HINT
+        out.append(f"{m.group('indent')}raise NotImplementedError({_py_string(hint)})")
+        i = j + 1
+    return "\n".join(out)
+
+
+def exercise_markdown(source: str, where: str = "cell", placeholder: str = MARKDOWN_PLACEHOLDER) -> str:
+    """Replace every ``<!-- BEGIN SOLUTION -->`` ... ``<!-- END SOLUTION -->`` region of a markdown cell."""
+    lines = source.split("\n")
+    out, inside, start = [], False, 0
+    for i, line in enumerate(lines):
+        if _MD_BEGIN.match(line):
+            if inside:
+                raise ExerciseError(f"{where}: nested <!-- BEGIN SOLUTION --> on line {i + 1}.")
+            inside, start = True, i
+            out.append(placeholder)
+        elif _MD_END.match(line):
+            if not inside:
+                raise ExerciseError(f"{where}: <!-- END SOLUTION --> on line {i + 1} without a BEGIN.")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ExerciseError(f"{where}: <!-- BEGIN SOLUTION --> on line {start + 1} is never closed.")
+    return "\n".join(out)
+
+
+def _clean_cell(cell, index: int, keep_outputs=None) -> None:
+    meta = {k: v for k, v in cell.get("metadata", {}).items() if k in _CELL_META_KEEP}
+    if "tags" in meta:
+        meta["tags"] = [t for t in meta["tags"] if t != "injected-parameters"]
+        if not meta["tags"]:
+            del meta["tags"]
+    cell["metadata"] = meta
+    if cell.get("cell_type") == "code":
+        cell["outputs"] = keep_outputs(cell) if keep_outputs else []
+        # nbval rejects a cell with outputs but no execution count ("unrun reference cell"), so a
+        # kept output gets a deterministic count: the cell's position among the code cells.
+        cell["execution_count"] = index if cell["outputs"] else None
+        for out in cell["outputs"]:
+            if out.get("output_type") == "execute_result":
+                out["execution_count"] = cell["execution_count"]
+    if "attachments" in cell and not cell["attachments"]:
+        del cell["attachments"]
+
+
+def _clean_notebook(nb, keep_outputs=None):
+    nb.metadata = {k: v for k, v in nb.get("metadata", {}).items() if k in _NB_META_KEEP}
+    li = nb.metadata.get("language_info")
+    if isinstance(li, dict):  # the version and other fields differ from machine to machine
+        nb.metadata["language_info"] = {"name": li.get("name", "python")}
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    code_index = 0
+    for i, cell in enumerate(nb.cells):
+        if cell.get("cell_type") == "code":
+            code_index += 1
+        _clean_cell(cell, code_index, keep_outputs)
+        if nb.get("nbformat_minor", 0) >= 5 and not cell.get("id"):
+            cell["id"] = f"cell-{i:03d}"
+    return nb
+
+
+def make_exercise(solution_nb, name: str = "notebook"):
+    """Return the exercise version of a solution notebook (a new ``NotebookNode``)."""
+    nb = copy.deepcopy(solution_nb)
+    for i, cell in enumerate(nb.cells):
+        where = f"{name}, cell {i}"
+        if cell.get("cell_type") == "code":
+            cell["source"] = exercise_source(_source(cell), where)
+        elif cell.get("cell_type") == "markdown":
+            cell["source"] = exercise_markdown(_source(cell), where)
+    _clean_notebook(nb)
+    nb.metadata["lowlight_course"] = {"generated_from": f"solutions/{name}",
+                                      "note": "generated by `lowlight-course build-exercises`; edit the solution"}
+    return nb
+
+
+def notebook_bytes(nb) -> bytes:
+    """The notebook's canonical JSON (sorted keys, one-space indent, trailing newline) as bytes."""
+    import nbformat
+
+    text = nbformat.writes(nb, version=4)
+    if not text.endswith("\n"):
+        text += "\n"
+    return text.encode("utf-8")
+
+
+def write_notebook(nb, path) -> bool:
+    """Write ``nb`` canonically to ``path``; return whether the file changed."""
+    path = Path(path)
+    data = notebook_bytes(nb)
+    if path.exists() and path.read_bytes() == data:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return True
+
+
+def _read(path):
+    import nbformat
+
+    return nbformat.read(str(path), as_version=4)
+
+
+def build_exercises(root=".", *, check: bool = False, solutions_dir: str = "solutions",
+                    exercises_dir: str = "exercises") -> list[str]:
+    """Generate ``exercises/NN_*.ipynb`` from ``solutions/NN_*.ipynb`` under ``root``.
+
+    With ``check=True`` nothing is written. Returns the list of differences (``check``) or of
+    changed files (otherwise), as human-readable lines. A stale exercise (whose solution is gone)
+    is reported, and removed when not checking.
+    """
+    root = Path(root)
+    sol_dir, ex_dir = root / solutions_dir, root / exercises_dir
+    report = []
+    solutions = sorted(sol_dir.glob("*.ipynb")) if sol_dir.is_dir() else []
+    expected = set()
+    for sol in solutions:
+        target = ex_dir / sol.name
+        expected.add(sol.name)
+        data = notebook_bytes(make_exercise(_read(sol), sol.name))
+        current = target.read_bytes() if target.exists() else None
+        if current == data:
+            continue
+        status = "missing" if current is None else "out of date"
+        if check:
+            report.append(f"{exercises_dir}/{sol.name}: {status} (regenerate with "
+                          f"`lowlight-course build-exercises`)")
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            report.append(f"{exercises_dir}/{sol.name}: {'created' if current is None else 'updated'}")
+    if ex_dir.is_dir():
+        for ex in sorted(ex_dir.glob("*.ipynb")):
+            if ex.name not in expected:
+                if check:
+                    report.append(f"{exercises_dir}/{ex.name}: stale (no {solutions_dir}/{ex.name}); delete it")
+                else:
+                    ex.unlink()
+                    report.append(f"{exercises_dir}/{ex.name}: removed (no matching solution)")
+    return report
+
+
+def _text_outputs(cell) -> list:
+    """Outputs nbval compares, for a cell marked ``# NBVAL_CHECK_OUTPUT``; [] for any other cell."""
+    if CHECK_MARKER not in _source(cell):
+        return []
+    kept = []
+    for out in cell.get("outputs", []):
+        kind = out.get("output_type")
+        if kind == "stream":
+            kept.append(out)
+        elif kind in ("execute_result", "display_data"):
+            data = {k: v for k, v in out.get("data", {}).items() if k.startswith("text/")}
+            if data:
+                out = copy.deepcopy(out)
+                out["data"], out["metadata"] = data, {}
+                kept.append(out)
+    return kept
+
+
+def strip_outputs(nb, keep_checked: bool = True):
+    """Clear outputs (keeping the text outputs of ``# NBVAL_CHECK_OUTPUT`` cells when
+    ``keep_checked``), execution counts and metadata noise; returns ``nb`` (modified in place)."""
+    return _clean_notebook(nb, _text_outputs if keep_checked else None)
+
+
+def _kernel_name() -> str:
+    return "python3"
+
+
+def refresh_outputs(path, *, kernel_name: str | None = None, timeout: int = 600) -> None:
+    """Execute the notebook at ``path`` under ``LOWLIGHT_PROFILE=smoke`` and store only the text
+    outputs of its ``# NBVAL_CHECK_OUTPUT`` cells (everything else stripped), in place."""
+    import papermill as pm
+
+    path = Path(path).resolve()
+    old = os.environ.get("LOWLIGHT_PROFILE")
+    os.environ["LOWLIGHT_PROFILE"] = "smoke"
+    try:
+        nb = pm.execute_notebook(str(path), None, kernel_name=kernel_name or _kernel_name(), language="python",
+                                 cwd=str(path.parent), progress_bar=False, execution_timeout=timeout)
+    finally:
+        if old is None:
+            os.environ.pop("LOWLIGHT_PROFILE", None)
+        else:
+            os.environ["LOWLIGHT_PROFILE"] = old
+    original = _read(path)
+    nb.metadata = original.metadata  # keep the author's metadata, not papermill's
+    write_notebook(strip_outputs(nb), path)
+
+
+def find_notebooks(root=".", folders=("notebooks",)) -> list[Path]:
+    """Sorted ``.ipynb`` files in ``folders`` under ``root`` (checkpoints excluded)."""
+    found = []
+    for folder in folders:
+        d = Path(root) / folder
+        if d.is_dir():
+            found += sorted(p for p in d.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+    return found
+
+
+def describe_failure(exc, notebook) -> str:
+    """A short, readable account of a papermill failure: notebook, cell, source excerpt, error."""
+    cell = getattr(exc, "cell_index", None)
+    if cell is None:
+        return f"{notebook}: {type(exc).__name__}: {exc}"
+    src = (getattr(exc, "source", "") or "").strip().splitlines()
+    excerpt = "\n".join("    " + line for line in src[:12]) + ("\n    ..." if len(src) > 12 else "")
+    return (f"{notebook}: cell {cell} (execution count {getattr(exc, 'exec_count', None)}) raised "
+            f"{exc.ename}: {exc.evalue}\n  source:\n{excerpt}")
+
+
+@dataclass
+class RunResult:
+    notebook: str
+    ok: bool
+    seconds: float
+    error: str = ""
+    executed: str = ""
+    html: str = ""
+
+
+def run_notebook(path, output_dir, *, profile: str = "auto", kernel_name: str | None = None,
+                 html: bool = True, timeout: int | None = None) -> RunResult:
+    """Execute one notebook with papermill (``profile`` injected), write the executed copy and,
+    with ``html``, an HTML export to ``output_dir``."""
+    import papermill as pm
+
+    path = Path(path).resolve()
+    out_dir = Path(output_dir) / path.parent.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / path.name
+    t0 = time.perf_counter()
+    error = ""
+    try:
+        pm.execute_notebook(str(path), str(executed), parameters={"profile": profile},
+                            kernel_name=kernel_name or _kernel_name(), language="python", cwd=str(path.parent),
+                            progress_bar=False, execution_timeout=timeout)
+    except Exception as exc:  # noqa: BLE001 - reported, not hidden
+        error = describe_failure(exc, path.name)
+    seconds = time.perf_counter() - t0
+    html_path = ""
+    if html and executed.exists():
+        try:
+            from nbconvert import HTMLExporter
+
+            body, _ = HTMLExporter().from_notebook_node(_read(executed))
+            html_path = str(executed.with_suffix(".html"))
+            Path(html_path).write_text(body, encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001
+            error = error or f"{path.name}: HTML export failed: {exc}"
+    return RunResult(path.name, not error, seconds, error, str(executed), html_path)
+
+
+def run_notebooks(paths, output_dir="build", *, profile: str = "auto", html: bool = True,
+                  kernel_name: str | None = None, echo=print) -> list[RunResult]:
+    """Run each notebook in ``paths`` (see :func:`run_notebook`) and print a summary table."""
+    old = os.environ.get("LOWLIGHT_PROFILE")
+    if profile != "auto":
+        os.environ["LOWLIGHT_PROFILE"] = profile
+    results = []
+    try:
+        for p in paths:
+            echo(f"running {p} ...")
+            r = run_notebook(p, output_dir, profile=profile, kernel_name=kernel_name, html=html)
+            echo(f"  {'ok' if r.ok else 'FAILED'} in {r.seconds:.1f} s")
+            results.append(r)
+    finally:
+        if old is None:
+            os.environ.pop("LOWLIGHT_PROFILE", None)
+        else:
+            os.environ["LOWLIGHT_PROFILE"] = old
+    width = max([len("notebook")] + [len(r.notebook) for r in results])
+    echo("")
+    echo(f"{'notebook':<{width}}  status  seconds")
+    for r in results:
+        echo(f"{r.notebook:<{width}}  {'ok' if r.ok else 'FAILED':<6}  {r.seconds:7.1f}")
+    for r in results:
+        if not r.ok:
+            echo("")
+            echo(r.error)
+    return results
