@@ -73,7 +73,16 @@ def check_image(x, name: str = "image", *, data_range: float | None = 1.0, rank:
 
 
 def check_pair(pred, target, *, data_range: float | None = 1.0, names=("pred", "target")):
-    """Validate a prediction/target pair: both valid images, same shape, same device."""
+    """Validate a prediction/target pair: both valid images, same device, same shape.
+
+    The device comparison runs before any value is read, so a mixed-device pair gets this
+    message rather than an error from deep inside PyTorch.
+    """
+    if isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor) and pred.device != target.device:
+        raise ImageInputError(
+            f"{names[0]} is on {pred.device} but {names[1]} is on {target.device}: move both to one "
+            f"device, for example {names[1]} = {names[1]}.to({names[0]}.device)."
+        )
     check_image(pred, names[0], data_range=data_range)
     check_image(target, names[1], data_range=data_range)
     if pred.shape != target.shape:
@@ -81,11 +90,6 @@ def check_pair(pred, target, *, data_range: float | None = 1.0, names=("pred", "
             f"{names[0]} and {names[1]} must have the same shape, got {tuple(pred.shape)} and "
             f"{tuple(target.shape)}. Crop or resize one of them (for example with "
             f"torch.nn.functional.interpolate) so they match."
-        )
-    if pred.device != target.device:
-        raise ImageInputError(
-            f"{names[0]} is on {pred.device} but {names[1]} is on {target.device}: move both to one "
-            f"device, for example {names[1]} = {names[1]}.to({names[0]}.device)."
         )
     return pred, target
 

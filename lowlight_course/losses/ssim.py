@@ -1,0 +1,359 @@
+"""Structural similarity (SSIM) as a metric and as a loss, with a fast analytic backward.
+
+The definition is the reference one of Wang, Bovik, Sheikh & Simoncelli (2004), "Image quality
+assessment: from error visibility to structural similarity", IEEE Trans. Image Processing 13(4),
+600-612, with the defaults of that paper and of scikit-image and pytorch-msssim:
+
+* local statistics are weighted by an 11 x 11 Gaussian window with sigma 1.5 (separable);
+* filtering is 'valid' only: no padding, so an H x W image gives an (H - 10) x (W - 10) SSIM map;
+* variances and covariance are population (biased) moments: ``E[x^2] - E[x]^2``;
+* the stabilising constants are ``C1 = (k1 L)^2`` and ``C2 = (k2 L)^2`` with ``k1 = 0.01``,
+  ``k2 = 0.03`` and ``L = data_range`` (1 for images in [0, 1]);
+* the map is computed per channel and averaged over channels and pixels.
+
+With ``m1 = G*x``, ``m2 = G*y``, ``m11 = G*x^2``, ``m22 = G*y^2``, ``m12 = G*(xy)`` (``G*`` is
+Gaussian filtering)::
+
+    A1 = 2 m1 m2 + C1            A2 = 2 (m12 - m1 m2) + C2
+    B1 = m1^2 + m2^2 + C1        B2 = (m11 - m1^2) + (m22 - m2^2) + C2
+    SSIM map = A1 A2 / (B1 B2)   (equation 13 of the paper)
+
+Speed. The five filtered quantities are stacked into one tensor and filtered in one separable pass
+made of shifted multiply-adds (much faster on CPU than a grouped ``conv2d`` with a 1 x 11 kernel).
+The backward pass is written by hand (:class:`_SSIMFunction`). Differentiating the map ``S``::
+
+    dS/dm1  = 2 m2 (A2 - A1) / (B1 B2) - 2 m1 S (1/B1 - 1/B2)
+    dS/dm2  = 2 m1 (A2 - A1) / (B1 B2) - 2 m2 S (1/B1 - 1/B2)
+    dS/dm11 = dS/dm22 = -S / B2
+    dS/dm12 = 2 A1 / (B1 B2)
+
+and, with ``g`` the incoming gradient of each map element and ``G^T`` the adjoint of valid
+filtering (a 'full' filtering with the flipped, here symmetric, window)::
+
+    dL/dx = G^T(g dS/dm1) + 2 x G^T(g dS/dm11) + y G^T(g dS/dm12)
+    dL/dy = G^T(g dS/dm2) + 2 y G^T(g dS/dm22) + x G^T(g dS/dm12)
+
+so the backward is one more stacked filtering pass of three (or four) maps. The plain-autograd
+version (``_impl="autograd"``, grouped ``conv2d``) is kept as an independent reference for tests.
+
+SSIM is always computed in float32 (float64 when an input is float64), also under autocast: the
+products ``x * x`` and the differences ``m11 - m1^2`` lose too many digits in float16.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from numbers import Real
+
+import torch
+from torch.autograd.function import once_differentiable
+import torch.nn.functional as F
+from torch import nn
+
+from .._validation import ImageInputError, check_pair, check_window_fits
+
+__all__ = ["gaussian_window", "ssim", "SSIMLoss"]
+
+_REDUCTIONS = ("mean", "none", "map")
+
+
+# ---------------------------------------------------------------------------------------------
+# Window and filtering
+# ---------------------------------------------------------------------------------------------
+def gaussian_window(window_size: int = 11, sigma: float = 1.5, *, dtype: torch.dtype = torch.float32,
+                    device=None) -> torch.Tensor:
+    """A normalised 1-D Gaussian window, the separable factor of SSIM's 2-D window.
+
+    Args:
+        window_size: number of taps, a positive odd integer (11 in Wang et al. 2004).
+        sigma: standard deviation in pixels, > 0 (1.5 in Wang et al. 2004).
+        dtype, device: of the returned tensor.
+
+    Returns:
+        Tensor of shape ``(window_size,)``, symmetric, summing to 1. The 2-D window is the outer
+        product ``w[:, None] * w[None, :]``.
+
+    Example:
+        >>> w = gaussian_window(11, 1.5)
+        >>> w.shape, round(float(w.sum()), 6)
+        (torch.Size([11]), 1.0)
+    """
+    if isinstance(window_size, bool) or not isinstance(window_size, int) or window_size < 1 \
+            or window_size % 2 == 0:
+        raise ImageInputError(
+            f"window_size must be a positive odd integer, got {window_size!r}: use 11 (the standard "
+            f"SSIM window) or another odd number, so the window has a centre pixel."
+        )
+    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not math.isfinite(sigma) or sigma <= 0:
+        raise ImageInputError(
+            f"sigma must be a finite number > 0, got {sigma!r}: use 1.5 (the standard SSIM window)."
+        )
+    # Build in float64 (exact enough for any dtype), then cast. torch.arange gives a tensor, so
+    # torch.exp receives a tensor, not a Python float.
+    offsets = torch.arange(window_size, dtype=torch.float64) - (window_size - 1) / 2
+    w = torch.exp(-(offsets ** 2) / (2.0 * float(sigma) ** 2))
+    w = w / w.sum()
+    return w.to(dtype=dtype, device=device)
+
+
+def _filter_valid(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
+    """Separable 'valid' correlation of the last two dims with the 1-D window ``taps``.
+
+    Implemented as shifted multiply-adds: ``out[i] = sum_k taps[k] * x[i + k]``, first along W,
+    then along H. (H, W) -> (H - k + 1, W - k + 1).
+    """
+    k = len(taps)
+    w_out = x.shape[-1] - k + 1
+    tmp = x[..., 0:w_out] * taps[0]
+    for i in range(1, k):
+        tmp.add_(x[..., i:i + w_out], alpha=taps[i])
+    h_out = x.shape[-2] - k + 1
+    out = tmp[..., 0:h_out, :] * taps[0]
+    for i in range(1, k):
+        out.add_(tmp[..., i:i + h_out, :], alpha=taps[i])
+    return out
+
+
+def _filter_adjoint(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
+    """Adjoint of :func:`_filter_valid`: (h, w) -> (h + k - 1, w + k - 1), a 'full' filtering.
+
+    ``in[i + k] += taps[k] * out[i]``: exactly the transpose of the valid correlation, so that
+    ``<_filter_valid(a), b> == <a, _filter_adjoint(b)>``.
+    """
+    k = len(taps)
+    h, w = x.shape[-2], x.shape[-1]
+    # Along H: the last tap's write initialises rows k-1.., the first k-1 rows start at zero.
+    tmp = x.new_empty(x.shape[:-2] + (h + k - 1, w))
+    tmp[..., :k - 1, :].zero_()
+    torch.mul(x, taps[k - 1], out=tmp[..., k - 1:, :])
+    for i in range(k - 1):
+        tmp[..., i:i + h, :].add_(x, alpha=taps[i])
+    # Along W, the same.
+    out = x.new_empty(x.shape[:-2] + (h + k - 1, w + k - 1))
+    out[..., :k - 1].zero_()
+    torch.mul(tmp, taps[k - 1], out=out[..., k - 1:])
+    for i in range(k - 1):
+        out[..., i:i + w].add_(tmp, alpha=taps[i])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom autograd function
+# ---------------------------------------------------------------------------------------------
+def _reduce(smap: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return smap.mean()
+    if reduction == "none":
+        return smap.mean(dim=(1, 2, 3))
+    return smap
+
+
+class _SSIMFunction(torch.autograd.Function):
+    """SSIM with an analytic backward (see the module docstring for the derivation)."""
+
+    @staticmethod
+    def forward(ctx, x, y, taps, c1, c2, reduction):
+        c = x.shape[1]
+        stacked = x.new_empty((x.shape[0], 5 * c) + x.shape[2:])
+        stacked[:, :c] = x
+        stacked[:, c:2 * c] = y
+        torch.mul(x, x, out=stacked[:, 2 * c:3 * c])
+        torch.mul(y, y, out=stacked[:, 3 * c:4 * c])
+        torch.mul(x, y, out=stacked[:, 4 * c:])
+        filt = _filter_valid(stacked, taps)
+        m1, m2, m11, m22, m12 = filt.split(c, dim=1)
+        m1m2 = m1 * m2
+        m1sq = m1 * m1
+        m2sq = m2 * m2
+        a1 = (2 * m1m2).add_(c1)                                 # 2 m1 m2 + C1
+        a2 = (m12 - m1m2).mul_(2).add_(c2)                       # 2 (m12 - m1 m2) + C2
+        b1 = (m1sq + m2sq).add_(c1)                              # m1^2 + m2^2 + C1
+        b2 = (m11 + m22).sub_(m1sq).sub_(m2sq).add_(c2)          # sigma1^2 + sigma2^2 + C2
+        inv_b = (b1 * b2).reciprocal_()
+        smap = (a1 * a2).mul_(inv_b)
+        ctx.taps = taps
+        ctx.reduction = reduction
+        ctx.save_for_backward(x, y, m1, m2, a1, a2, b1, b2, inv_b, smap)
+        return _reduce(smap, reduction)
+
+    @staticmethod
+    @once_differentiable  # the backward itself is not differentiated (no double backward)
+    def backward(ctx, grad_out):
+        x, y, m1, m2, a1, a2, b1, b2, inv_b, smap = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if not (need_x or need_y):
+            return None, None, None, None, None, None
+        # Incoming gradient of each map element.
+        if ctx.reduction == "mean":
+            g = grad_out / smap.numel()
+        elif ctx.reduction == "none":
+            n = smap[0].numel()
+            g = (grad_out / n).view(-1, 1, 1, 1)
+        else:
+            g = grad_out
+        s_term = smap * (1.0 / b1 - 1.0 / b2)       # S (1/B1 - 1/B2)
+        diff = (a2 - a1) * inv_b                     # (A2 - A1) / (B1 B2)
+        d11 = -smap / b2 * g                         # g dS/dm11 (= g dS/dm22)
+        d12 = 2 * a1 * inv_b * g                     # g dS/dm12
+        maps = []
+        if need_x:
+            maps.append(2 * (m2 * diff - m1 * s_term) * g)   # g dS/dm1
+        if need_y:
+            maps.append(2 * (m1 * diff - m2 * s_term) * g)   # g dS/dm2
+        maps += [d11, d12]
+        back = _filter_adjoint(torch.cat(maps, dim=1), ctx.taps)
+        parts = back.split(x.shape[1], dim=1)
+        g11, g12 = parts[-2], parts[-1]
+        grad_x = grad_y = None
+        if need_x:
+            grad_x = torch.addcmul(parts[0], x, g11, value=2).addcmul_(y, g12)
+        if need_y:
+            gm2 = parts[1] if need_x else parts[0]
+            grad_y = torch.addcmul(gm2, y, g11, value=2).addcmul_(x, g12)
+        return grad_x, grad_y, None, None, None, None
+
+
+def _ssim_autograd(x, y, window_size, sigma, c1, c2, reduction):
+    """Plain-autograd reference: grouped conv2d with the 2-D Gaussian window, no padding."""
+    c = x.shape[1]
+    w1 = gaussian_window(window_size, sigma, dtype=x.dtype, device=x.device)
+    w2 = (w1[:, None] * w1[None, :]).expand(c, 1, window_size, window_size)
+
+    def blur(t):
+        return F.conv2d(t, w2, groups=c)
+
+    m1, m2 = blur(x), blur(y)
+    s11 = blur(x * x) - m1 * m1
+    s22 = blur(y * y) - m2 * m2
+    s12 = blur(x * y) - m1 * m2
+    smap = ((2 * m1 * m2 + c1) * (2 * s12 + c2)) / ((m1 * m1 + m2 * m2 + c1) * (s11 + s22 + c2))
+    return _reduce(smap, reduction)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+def _check_devices(pred, target):
+    # Before check_pair, which reads values (impossible across devices or on the 'meta' device).
+    if isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor) and pred.device != target.device:
+        raise ImageInputError(
+            f"pred is on {pred.device} but target is on {target.device}: move both to one device, "
+            f"for example target = target.to(pred.device)."
+        )
+
+
+def _no_autocast(device: torch.device):
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except (RuntimeError, ValueError):  # a device type autocast does not know
+        return contextlib.nullcontext()
+
+
+def _check_number(name, value, fix, *, positive=True):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
+            or (value <= 0 if positive else value < 0):
+        raise ImageInputError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, "
+                              f"got {value!r}: {fix}.")
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, window_size: int = 11,
+         sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, reduction: str = "mean",
+         _impl: str = "fast") -> torch.Tensor:
+    """Structural similarity index (Wang et al. 2004), differentiable.
+
+    Args:
+        pred: images of shape (B, C, H, W), floating point, values in [0, data_range].
+        target: images of the same shape and device.
+        data_range: L, the span of pixel values: 1.0 for images in [0, 1], 255 for 8-bit values.
+            Getting it wrong is silent in most implementations: C1 and C2 grow with L^2 and, for
+            [0, 1] images with L = 255, swamp every statistic (SSIM near 1 for anything).
+        window_size: side of the Gaussian window, odd (11).
+        sigma: standard deviation of the Gaussian window in pixels (1.5).
+        k1, k2: constants of C1 = (k1 L)^2 and C2 = (k2 L)^2 (0.01, 0.03).
+        reduction: ``"mean"`` -> scalar (mean over batch, channels and pixels); ``"none"`` -> (B,)
+            one SSIM per image; ``"map"`` -> the (B, C, H - window_size + 1, W - window_size + 1)
+            SSIM map ('valid' filtering: border pixels without a full window have no value).
+        _impl: ``"fast"`` (custom backward, default) or ``"autograd"`` (plain autograd reference).
+
+    Returns:
+        SSIM in float32 (float64 if an input is float64), 1 for identical images.
+
+    Raises:
+        ImageInputError / TypeError: mismatched shapes or devices, wrong rank, non-floating dtype,
+            NaN or Inf, values far outside [0, data_range], a window larger than the image.
+
+    References:
+        Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, "Image quality assessment: from error
+        visibility to structural similarity", IEEE TIP 13(4):600-612, 2004 (equations 6-13).
+
+    Example:
+        >>> import torch
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> float(ssim(x, x))
+        1.0
+        >>> ssim(x, x.flip(-1), reduction="none").shape
+        torch.Size([2])
+    """
+    _check_devices(pred, target)
+    _check_number("data_range", data_range,
+                  "use 1.0 for images in [0, 1] or 255 for 8-bit values")
+    check_pair(pred, target, data_range=data_range)
+    if reduction not in _REDUCTIONS:
+        raise ImageInputError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
+    if _impl not in ("fast", "autograd"):
+        raise ValueError(f"_impl must be 'fast' or 'autograd', got {_impl!r}.")
+    taps_t = gaussian_window(window_size, sigma, dtype=torch.float64)  # validates both
+    check_window_fits(window_size, pred.shape[-2], pred.shape[-1])
+    _check_number("k1", k1, "use the standard 0.01", positive=False)
+    _check_number("k2", k2, "use the standard 0.03", positive=False)
+    c1 = (k1 * data_range) ** 2
+    c2 = (k2 * data_range) ** 2
+    if c1 == 0 and c2 == 0:
+        raise ImageInputError("k1 and k2 are both 0: SSIM then divides by zero on flat regions; "
+                              "use k1=0.01, k2=0.03.")
+
+    dtype = torch.float64 if torch.float64 in (pred.dtype, target.dtype) else torch.float32
+    with _no_autocast(pred.device):
+        x = pred.to(dtype)
+        y = target.to(dtype)
+        if _impl == "autograd":
+            return _ssim_autograd(x, y, window_size, float(sigma), c1, c2, reduction)
+        return _SSIMFunction.apply(x, y, taps_t.tolist(), c1, c2, reduction)
+
+
+class SSIMLoss(nn.Module):
+    """``1 - SSIM`` as a loss (0 for identical images). See :func:`ssim` for the arguments.
+
+    Shapes: ``pred``, ``target``: (B, C, H, W) -> scalar (``reduction="mean"``), (B,) (``"none"``)
+    or the (B, C, H - 10, W - 10) map of ``1 - SSIM`` (``"map"``).
+
+    Example:
+        >>> import torch
+        >>> loss_fn = SSIMLoss()
+        >>> pred = torch.rand(2, 3, 32, 32, requires_grad=True)
+        >>> loss = loss_fn(pred, torch.rand(2, 3, 32, 32))
+        >>> loss.backward()
+        >>> pred.grad.shape
+        torch.Size([2, 3, 32, 32])
+    """
+
+    def __init__(self, data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
+                 k1: float = 0.01, k2: float = 0.03, reduction: str = "mean"):
+        super().__init__()
+        gaussian_window(window_size, sigma)  # fail at construction, not at the first batch
+        if reduction not in _REDUCTIONS:
+            raise ImageInputError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
+        self.data_range = data_range
+        self.window_size = window_size
+        self.sigma = sigma
+        self.k1 = k1
+        self.k2 = k2
+        self.reduction = reduction
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return 1.0 - ssim(pred, target, data_range=self.data_range, window_size=self.window_size,
+                          sigma=self.sigma, k1=self.k1, k2=self.k2, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return (f"data_range={self.data_range}, window_size={self.window_size}, sigma={self.sigma}, "
+                f"reduction={self.reduction!r}")
