@@ -5,6 +5,9 @@ Exercises are generated from ``solutions/`` (the single source):
 - in a code cell, every region from a line ``### BEGIN SOLUTION`` to a line ``### END SOLUTION``
   becomes ``raise NotImplementedError("<hint>")`` at the indentation of the ``BEGIN`` line. The
   hint comes from ``### HINT: ...`` line(s) right after ``BEGIN`` (default :data:`DEFAULT_HINT`);
+- in a code cell, every region from ``### BEGIN HIDDEN TESTS`` to ``### END HIDDEN TESTS`` (the
+  nbgrader convention) is removed, markers included: solution notebooks use it for asserts that
+  only hold for the complete answer, such as ``assert result.passed``;
 - in a markdown cell, every region from ``<!-- BEGIN SOLUTION -->`` to ``<!-- END SOLUTION -->``
   becomes :data:`MARKDOWN_PLACEHOLDER`;
 - outputs are cleared, execution counts reset, metadata reduced to what matters (cell tags, the
@@ -39,6 +42,8 @@ CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
 _BEGIN = re.compile(r"^(?P<indent>[ \t]*)###\s*BEGIN SOLUTION\s*$")
 _END = re.compile(r"^[ \t]*###\s*END SOLUTION\s*$")
 _HINT = re.compile(r"^[ \t]*###\s*HINT:\s?(?P<hint>.*?)\s*$")
+_HIDDEN_BEGIN = re.compile(r"^[ \t]*###\s*BEGIN HIDDEN TESTS\s*$")
+_HIDDEN_END = re.compile(r"^[ \t]*###\s*END HIDDEN TESTS\s*$")
 _MD_BEGIN = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
 _MD_END = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
 
@@ -61,6 +66,26 @@ def _py_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _drop_hidden_tests(lines: list[str], where: str) -> list[str]:
+    """Remove every ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region, markers included."""
+    out, start = [], None
+    for i, line in enumerate(lines):
+        if _HIDDEN_BEGIN.match(line):
+            if start is not None:
+                raise ExerciseError(f"{where}: hidden-tests region opened on line {start + 1} is not closed "
+                                    f"before another BEGIN on line {i + 1}.")
+            start = i
+        elif _HIDDEN_END.match(line):
+            if start is None:
+                raise ExerciseError(f"{where}: line {i + 1} has '### END HIDDEN TESTS' without a matching BEGIN.")
+            start = None
+        elif start is None:
+            out.append(line)
+    if start is not None:
+        raise ExerciseError(f"{where}: '### BEGIN HIDDEN TESTS' on line {start + 1} has no '### END HIDDEN TESTS'.")
+    return out
+
+
 def exercise_source(source: str, where: str = "cell") -> str:
     """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region of a code cell.
 
@@ -70,7 +95,7 @@ def exercise_source(source: str, where: str = "cell") -> str:
         raise NotImplementedError("square it")
     <BLANKLINE>
     """
-    lines = source.split("\n")
+    lines = _drop_hidden_tests(source.split("\n"), where)
     out, i = [], 0
     while i < len(lines):
         m = _BEGIN.match(lines[i])

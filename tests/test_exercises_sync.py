@@ -13,7 +13,7 @@ from lowlight_course.notebook_tools import (DEFAULT_HINT, MARKDOWN_PLACEHOLDER, 
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "### HINT")
+MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "### HINT", "HIDDEN TESTS")
 TRIVIAL = {"pass", "return", "else:", "try:", "finally:", ")", "]", "}", "),", "],", "},", "...", "break", "continue"}
 
 
@@ -29,9 +29,9 @@ def _solution_lines(nb):
         state = False
         for line in _src(cell).split("\n"):
             s = line.strip()
-            if re.match(r"^(###\s*BEGIN SOLUTION|<!--\s*BEGIN SOLUTION\s*-->)$", s):
+            if re.match(r"^(###\s*BEGIN (SOLUTION|HIDDEN TESTS)|<!--\s*BEGIN SOLUTION\s*-->)$", s):
                 state = True
-            elif re.match(r"^(###\s*END SOLUTION|<!--\s*END SOLUTION\s*-->)$", s):
+            elif re.match(r"^(###\s*END (SOLUTION|HIDDEN TESTS)|<!--\s*END SOLUTION\s*-->)$", s):
                 state = False
             else:
                 (inside if state else outside).add(s)
@@ -175,3 +175,31 @@ def test_strip_keeps_only_checked_text_outputs():
     assert other.outputs == [] and other.execution_count is None and checked.execution_count == 1
     strip_outputs(nb, keep_checked=False)
     assert checked.outputs == []
+
+
+def test_hidden_tests_regions_are_removed():
+    src = "r = check(f)\n### BEGIN HIDDEN TESTS\nassert r.passed, r.message\n### END HIDDEN TESTS\nprint(r)"
+    assert exercise_source(src) == "r = check(f)\nprint(r)"
+    for bad in ("### BEGIN HIDDEN TESTS\nx = 1", "x = 1\n### END HIDDEN TESTS",
+                "### BEGIN HIDDEN TESTS\n### BEGIN HIDDEN TESTS\n### END HIDDEN TESTS"):
+        with pytest.raises(ExerciseError, match="line"):
+            exercise_source(bad, "nb, cell 3")
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_every_region_became_a_stub(solution):
+    """Each code solution region is exactly one stub in the exercise, and every cell is valid Python."""
+    exercise = ROOT / "exercises" / solution.name
+    if not exercise.exists():
+        pytest.skip("exercise missing (reported by the byte-identity test)")
+    sol = nbformat.read(str(solution), as_version=4)
+    ex = nbformat.read(str(exercise), as_version=4)
+    assert len(sol.cells) == len(ex.cells)
+    for i, (s, e) in enumerate(zip(sol.cells, ex.cells)):
+        if s.cell_type != "code":
+            continue
+        regions = len(re.findall(r"^[ \t]*###\s*BEGIN SOLUTION\s*$", _src(s), re.M))
+        stubs = len(re.findall(r"^[ \t]*raise NotImplementedError\(", _src(e), re.M)) - \
+            len(re.findall(r"^[ \t]*raise NotImplementedError\(", _src(s), re.M))
+        assert stubs == regions, f"{exercise.name}, cell {i}: {regions} solution regions but {stubs} stubs"
+        ast.parse(_src(e))
