@@ -162,8 +162,12 @@ class _Data:
         return low.to(self.device, non_blocking=nb).float(), high.to(self.device, non_blocking=nb).float()
 
 
-def _as_terms(out) -> dict:
-    """Normalise a loss output to ``{name: scalar tensor}``."""
+def _as_terms(out, device: torch.device) -> dict:
+    """Normalise a loss output to ``{name: scalar tensor on device}``.
+
+    A constant term (a Python number, or a CPU tensor such as ``torch.tensor(0.3)`` while training
+    on CUDA) is moved to ``device``, so it sums with the others instead of raising a device error.
+    """
     if isinstance(out, Mapping):
         if not out:
             raise ValueError("loss_fn returned an empty mapping; return at least one term.")
@@ -174,13 +178,13 @@ def _as_terms(out) -> dict:
             if v.numel() != 1:
                 raise ValueError(f"loss term {k!r} has shape {tuple(v.shape)}; each term must be a scalar "
                                  f"(reduce it with .mean()).")
-            terms[str(k)] = v.reshape(())
+            terms[str(k)] = v.reshape(()).to(device)
         return terms
     if isinstance(out, torch.Tensor):
         if out.numel() != 1:
             raise ValueError(f"loss_fn returned a tensor of shape {tuple(out.shape)}; it must be a scalar "
                              f"(reduce it with .mean()).")
-        return {"loss": out.reshape(())}
+        return {"loss": out.reshape(()).to(device)}
     raise TypeError(f"loss_fn must return a scalar tensor or a dict name -> scalar tensor, got {type(out).__name__}.")
 
 
@@ -358,7 +362,7 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
                 g["lr"] = cur_lr
 
             pred = forward(low)
-            terms = _as_terms(loss_fn(pred, high, low))
+            terms = _as_terms(loss_fn(pred, high, low), pred.device)
             total = torch.stack([t.float() for t in terms.values()]).sum()
             values = torch.stack([total.detach(), *(t.detach().float() for t in terms.values())]).tolist()
             bad = [k for k, v in zip(terms, values[1:]) if not math.isfinite(v)]
@@ -387,7 +391,7 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
             if not math.isfinite(gnorm) and scaler is None:
                 # Find the culprit: per-term gradients on the same batch (weights are unchanged).
                 culprits = []
-                terms = _as_terms(loss_fn(forward(low), high, low))
+                terms = _as_terms(loss_fn(forward(low), high, low), low.device)
                 for k, t in terms.items():
                     if t.requires_grad and not math.isfinite(_grad_norm(t, model_params)):
                         culprits.append(k)
@@ -434,7 +438,7 @@ def _validate(model, loss_fn, val_data, batch_size, forward, hist, step):
         idx = torch.arange(start, min(start + batch_size, val_data.n))
         low, high = val_data.batch(idx)
         pred = forward(low)
-        terms = _as_terms(loss_fn(pred, high, low))
+        terms = _as_terms(loss_fn(pred, high, low), pred.device)
         n = low.shape[0]
         stats = {f"{k}": float(v) for k, v in terms.items()}
         stats["loss"] = sum(stats.values()) if "loss" not in terms else stats["loss"]
