@@ -336,9 +336,10 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
 
     def diverged(step, names, kind):
         what = ", ".join(names)
-        msg = (f"Training diverged at step {step}: {kind} {what} became NaN or Inf"
+        what = f"{kind} {what}" if kind else what
+        msg = (f"Training diverged at step {step}: {what} became NaN or Inf"
                f" (last finite total loss: {hist.loss[-1]:.4g})." if hist.loss else
-               f"Training diverged at step {step}: {kind} {what} became NaN or Inf.")
+               f"Training diverged at step {step}: {what} became NaN or Inf.")
         hist.extra["seconds"] = time.perf_counter() - t0
         model.to(home)
         return TrainingDivergedError(f"{msg} {_FIXES}", step=step, terms=list(names), history=hist)
@@ -362,6 +363,10 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
                 g["lr"] = cur_lr
 
             pred = forward(low)
+            # Check the prediction before the loss sees it: a validated loss would reject a NaN
+            # prediction with an input error, and the learner would lose the history.
+            if not bool(torch.isfinite(pred.detach()).all()):
+                raise diverged(step, ["the model output"], "")
             terms = _as_terms(loss_fn(pred, high, low), pred.device)
             total = torch.stack([t.float() for t in terms.values()]).sum()
             values = torch.stack([total.detach(), *(t.detach().float() for t in terms.values())]).tolist()

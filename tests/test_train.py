@@ -144,3 +144,23 @@ def test_predict(tiny_pairs):
     assert predict(net, low[0]).shape == low[0].shape
     assert predict(CurveNet(channels=4, iterations=2), low[:2]).shape == low[:2].shape
     assert net.training
+
+
+def test_nan_prediction_raises_diverged_not_input_error(tiny_pairs):
+    # A validated loss (mse) would reject a NaN prediction as bad input; fit must catch it first,
+    # as a divergence with the history attached.
+    from lowlight_course.losses import mse
+
+    class Exploding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            return x * self.scale * (float("nan") if self.calls > 3 else 1.0)
+
+    with pytest.raises(TrainingDivergedError, match="model output") as err:
+        fit(Exploding(), lambda p, t, l: mse(p, t), tiny_pairs, steps=10, batch_size=4, progress=False)
+    assert err.value.step == 3 and len(err.value.history.loss) == 3
