@@ -51,12 +51,6 @@ def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
     return per_image.mean() if reduction == "mean" else per_image
 
 
-def _check_devices(pred, target):
-    if isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor) and pred.device != target.device:
-        raise ImageInputError(f"pred is on {pred.device} but target is on {target.device}: move both to "
-                              f"one device, for example target = target.to(pred.device).")
-
-
 def _check_rgb(x: torch.Tensor, name: str) -> None:
     if x.shape[1] != 3:
         raise ImageInputError(f"{name} must have 3 colour channels (RGB), got {x.shape[1]} "
@@ -94,7 +88,6 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, redu
         >>> round(float(psnr(x + 0.1, x)), 4)     # MSE 0.01 -> 20 dB
         20.0
     """
-    _check_devices(pred, target)
     if isinstance(data_range, bool) or not isinstance(data_range, Real) or not data_range > 0:
         raise ImageInputError(f"data_range must be a number > 0, got {data_range!r}: use 1.0 for [0, 1].")
     check_pair(pred, target, data_range=data_range)
@@ -147,7 +140,6 @@ def delta_e(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -
         >>> float(delta_e(x, x))
         0.0
     """
-    _check_devices(pred, target)
     check_pair(pred, target)
     _check_rgb(pred, "pred")
     _check_reduction(reduction, ("mean", "none", "map"))
@@ -192,7 +184,6 @@ def luminance_band_errors(pred: torch.Tensor, target: torch.Tensor, bands=(0.0, 
         >>> round(errs["dark"], 3), errs["mid"], errs["bright"]
         (0.1, 0.0, 0.0)
     """
-    _check_devices(pred, target)
     check_pair(pred, target)
     try:
         edges = [float(b) for b in bands]
@@ -255,7 +246,6 @@ def noise_level(img: torch.Tensor, ref: torch.Tensor | None = None, *, patch_siz
         0.02
     """
     if ref is not None:
-        _check_devices(img, ref)
         check_pair(img, ref, names=("img", "ref"))
     else:
         check_image(img, "img")

@@ -286,11 +286,6 @@ class HistogramLoss(nn.Module):
         self.mode, self.distance, self.reduction = mode, distance, reduction
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor) \
-                and pred.device != target.device:
-            raise ImageInputError(
-                f"pred is on {pred.device} but target is on {target.device}: move both to one "
-                f"device, for example target = target.to(pred.device).")
         lo, hi = self.value_range
         check_pair(pred, target, data_range=_data_range_for(lo, hi))
         kw = dict(bins=self.bins, value_range=self.value_range, bandwidth=self.bandwidth, mode=self.mode)

@@ -47,9 +47,6 @@ def _reduce(err: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def _prepare(pred, target, data_range, reduction):
-    if isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor) and pred.device != target.device:
-        raise ImageInputError(f"pred is on {pred.device} but target is on {target.device}: move both to "
-                              f"one device, for example target = target.to(pred.device).")
     check_pair(pred, target, data_range=data_range)
     _check_reduction(reduction)
 

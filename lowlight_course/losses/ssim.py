@@ -233,15 +233,6 @@ def _ssim_autograd(x, y, window_size, sigma, c1, c2, reduction):
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
-def _check_devices(pred, target):
-    # Before check_pair, which reads values (impossible across devices or on the 'meta' device).
-    if isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor) and pred.device != target.device:
-        raise ImageInputError(
-            f"pred is on {pred.device} but target is on {target.device}: move both to one device, "
-            f"for example target = target.to(pred.device)."
-        )
-
-
 def _no_autocast(device: torch.device):
     try:
         return torch.autocast(device_type=device.type, enabled=False)
@@ -294,7 +285,6 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, wind
         >>> ssim(x, x.flip(-1), reduction="none").shape
         torch.Size([2])
     """
-    _check_devices(pred, target)
     _check_number("data_range", data_range,
                   "use 1.0 for images in [0, 1] or 255 for 8-bit values")
     check_pair(pred, target, data_range=data_range)
