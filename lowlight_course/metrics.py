@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 #: Rec. ITU-R BT.709 weights, applied here to the gamma-encoded sRGB values (luma Y').
-REC709_LUMA = (0.2126, 0.7152, 0.0722)
+from .data.color import REC709_LUMA  # noqa: E402  (one definition, re-exported)
 
 # sRGB (linear) -> CIE XYZ, D65 white, IEC 61966-2-1; the same matrix as scikit-image's rgb2xyz.
 _RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),

@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .data.color import REC709_LUMA
+
 __all__ = ["to_numpy_image", "show_images", "compare_row", "plot_history", "plot_histograms",
            "pareto_front", "pareto_plot", "sweep_explorer"]
 
@@ -228,7 +230,7 @@ def plot_histograms(images, labels=None, *, bins: int = 64, channels: str = "lum
         if t.dim() != 4:
             raise ValueError(f"plot_histograms expects (3, H, W) or (B, 3, H, W) images, got {tuple(t.shape)}.")
         if channels == "luma" and t.shape[1] == 3:
-            vals = [0.2126 * t[:, 0] + 0.7152 * t[:, 1] + 0.0722 * t[:, 2]]
+            vals = [sum(w * t[:, c] for c, w in enumerate(REC709_LUMA))]
         elif channels == "rgb":
             vals = [t[:, c] for c in range(min(3, t.shape[1]))]
         else:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from .color import REC709_LUMA
 
 __all__ = [
     "Domain", "DOMAINS", "get_domain", "illuminant_from_cct", "normalize_gains", "read_noise_from_shot",
@@ -28,7 +29,6 @@ __all__ = [
 
 #: Shot-noise variance factor range of Brooks et al. (2019), linear units with white = 1.
 BROOKS_SHOT_RANGE = (1e-4, 1.2e-2)
-_LUMA = (0.2126, 0.7152, 0.0722)
 
 
 def normalize_gains(rgb) -> tuple[float, float, float]:
@@ -36,7 +36,7 @@ def normalize_gains(rgb) -> tuple[float, float, float]:
     r, g, b = (float(v) for v in rgb)
     if min(r, g, b) <= 0:
         raise ValueError(f"illuminant gains must be positive, got {rgb!r}.")
-    y = _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b
+    y = REC709_LUMA[0] * r + REC709_LUMA[1] * g + REC709_LUMA[2] * b
     return (r / y, g / y, b / y)
 
 

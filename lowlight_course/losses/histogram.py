@@ -49,7 +49,7 @@ from .._validation import ImageInputError, check_image, check_pair
 __all__ = ["soft_histogram", "hard_histogram", "HistogramLoss", "REC709_LUMA"]
 
 #: Rec. ITU-R BT.709 luma weights (R, G, B), applied to the (gamma-encoded) sRGB values.
-REC709_LUMA = (0.2126, 0.7152, 0.0722)
+from ..data.color import REC709_LUMA  # noqa: E402  (one definition, re-exported)
 
 _MODES = ("channels", "luminance")
 _DISTANCES = ("l1", "emd")
