@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ImageInputError", "check_image", "check_pair", "check_window_fits"]
+__all__ = ["ImageInputError", "check_image", "check_pair", "check_reduction", "check_window_fits"]
 
 
 class ImageInputError(ValueError):
@@ -107,4 +107,13 @@ def check_window_fits(window_size: int, height: int, width: int, what: str = "SS
         raise ImageInputError(
             f"The {window_size}x{window_size} {what} window is larger than the {height}x{width} image. "
             f"Use a smaller odd window_size (at most {largest_odd}) or larger images."
+        )
+
+
+def check_reduction(reduction, allowed=("mean", "none")) -> None:
+    """Raise unless ``reduction`` is one of ``allowed`` (``"mean"``: a scalar; ``"none"``: per image)."""
+    if reduction not in allowed:
+        raise ImageInputError(
+            f"reduction must be one of {tuple(allowed)}, got {reduction!r}: use 'mean' for a scalar "
+            f"or 'none' for one value per image."
         )

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._validation import ImageInputError, check_image, check_pair
+from ._validation import ImageInputError, check_image, check_pair, check_reduction
 from .metrics import luma
 
 __all__ = ["dark_weights", "dark_weighted_l1", "DarkWeightedL1Loss", "total_variation", "TVLoss",
@@ -38,12 +38,6 @@ def _check_real(name: str, value, *, low: float, fix: str, strict: bool = False)
         op = ">" if strict else ">="
         raise ImageInputError(f"{name} must be a number {op} {low:g}, got {value!r}: {fix}.")
     return float(value)
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in ("mean", "none"):
-        raise ImageInputError(f"reduction must be 'mean' (a scalar) or 'none' (one value per image), "
-                              f"got {reduction!r}.")
 
 
 def dark_weights(target: torch.Tensor, strength: float = 1.0, eps: float = 0.05) -> torch.Tensor:
@@ -94,7 +88,7 @@ def dark_weighted_l1(pred: torch.Tensor, target: torch.Tensor, strength: float =
         True
     """
     check_pair(pred, target)
-    _check_reduction(reduction)
+    check_reduction(reduction)
     w = dark_weights(target, strength, eps)
     per_image = (w * (pred - target).abs()).flatten(1).mean(1)
     return per_image.mean() if reduction == "mean" else per_image
@@ -113,7 +107,7 @@ class DarkWeightedL1Loss(nn.Module):
         super().__init__()
         self.strength = _check_real("strength", strength, low=0.0, fix="use 0 (plain L1) to 2")
         self.eps = _check_real("eps", eps, low=0.0, strict=True, fix="use 0.05")
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction = reduction
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -140,7 +134,7 @@ def total_variation(img: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         0.3333
     """
     check_image(img, "img")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if img.shape[-1] < 2 or img.shape[-2] < 2:
         raise ImageInputError(f"img must be at least 2x2 for total variation, got shape {tuple(img.shape)}.")
     dv = (img[..., 1:, :] - img[..., :-1, :]).abs().flatten(1).mean(1)
@@ -154,7 +148,7 @@ class TVLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction = reduction
 
     def forward(self, pred: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from numbers import Real
 import torch
 import torch.nn.functional as F
 
-from ._validation import ImageInputError, check_image, check_pair
+from ._validation import ImageInputError, check_image, check_pair, check_reduction
 from .data.color import srgb_to_linear
 from .losses.ssim import ssim
 
@@ -40,11 +40,6 @@ _RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423),
                (0.019334, 0.119193, 0.950227))
 #: D65 reference white (CIE 1931 2-degree observer), X, Y, Z with Y = 1.
 D65_WHITE = (0.95047, 1.0, 1.08883)
-
-
-def _check_reduction(reduction, allowed=("mean", "none")):
-    if reduction not in allowed:
-        raise ImageInputError(f"reduction must be one of {allowed}, got {reduction!r}.")
 
 
 def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -91,7 +86,7 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, redu
     if isinstance(data_range, bool) or not isinstance(data_range, Real) or not data_range > 0:
         raise ImageInputError(f"data_range must be a number > 0, got {data_range!r}: use 1.0 for [0, 1].")
     check_pair(pred, target, data_range=data_range)
-    _check_reduction(reduction)
+    check_reduction(reduction)
     err = ((pred.double() - target.double()) ** 2).flatten(1).mean(1)
     out = 10.0 * torch.log10(float(data_range) ** 2 / err)
     return _reduce(out.to(pred.dtype), reduction)
@@ -142,7 +137,7 @@ def delta_e(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -
     """
     check_pair(pred, target)
     _check_rgb(pred, "pred")
-    _check_reduction(reduction, ("mean", "none", "map"))
+    check_reduction(reduction, ("mean", "none", "map"))
     d2 = ((rgb_to_lab(pred) - rgb_to_lab(target)) ** 2).sum(dim=1)
     pos = d2 > 0
     de = torch.where(pos, torch.where(pos, d2, torch.ones_like(d2)).sqrt(), torch.zeros_like(d2))
@@ -249,7 +244,7 @@ def noise_level(img: torch.Tensor, ref: torch.Tensor | None = None, *, patch_siz
         check_pair(img, ref, names=("img", "ref"))
     else:
         check_image(img, "img")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 3:
         raise ImageInputError(f"patch_size must be an integer >= 3, got {patch_size!r}: use 8.")
     h, w = img.shape[-2:]
@@ -301,7 +296,7 @@ def contrast(img: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         0.0
     """
     check_image(img, "img")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     return _reduce(luma(img).flatten(1).std(dim=1, unbiased=False), reduction)
 
 
@@ -316,7 +311,7 @@ def saturation(img: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """
     check_image(img, "img")
     _check_rgb(img, "img")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     mx = img.amax(dim=1)
     mn = img.amin(dim=1)
     pos = mx > 1e-8
@@ -337,7 +332,7 @@ def high_frequency_energy(img: torch.Tensor, reduction: str = "mean") -> torch.T
         True
     """
     check_image(img, "img")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if img.shape[-1] < 3 or img.shape[-2] < 3:
         raise ImageInputError(f"img must be at least 3x3 for the Laplacian, got shape {tuple(img.shape)}.")
     c = img[..., 1:-1, 1:-1]

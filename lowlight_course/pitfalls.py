@@ -40,7 +40,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._validation import ImageInputError, check_image, check_pair
+from ._validation import ImageInputError, check_image, check_pair, check_reduction
 
 __all__ = [
     "PITFALLS", "gaussian_window_float_exp", "ssim_data_range_255", "ssim_zero_padding",
@@ -107,8 +107,7 @@ def naive_ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 255
     ``reduction``: ``"mean"`` (scalar), ``"none"`` ((B,)), ``"map"``.
     """
     check_pair(pred, target, data_range=None)
-    if reduction not in ("mean", "none", "map"):
-        raise ImageInputError(f"reduction must be 'mean', 'none' or 'map', got {reduction!r}.")
+    check_reduction(reduction, ("mean", "none", "map"))
     c = pred.shape[1]
     win = _window2d(window_size, sigma, c, pred.dtype, pred.device)
     pad = window_size // 2 if zero_padding else 0

@@ -19,7 +19,7 @@ changes colour, the exposure changes brightness.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from .color import REC709_LUMA
 
 __all__ = [

@@ -31,7 +31,7 @@ import torch
 
 from .._validation import check_image
 from .color import linear_to_srgb, srgb_to_linear
-from .domains import Domain, get_domain, normalize_gains, read_noise_from_shot
+from .domains import get_domain, normalize_gains, read_noise_from_shot
 
 __all__ = [
     "simulate_low_light", "add_sensor_noise", "apply_illuminant", "render_point_lights",

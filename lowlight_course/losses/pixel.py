@@ -25,17 +25,11 @@ from numbers import Real
 import torch
 from torch import nn
 
-from .._validation import ImageInputError, check_pair
+from .._validation import ImageInputError, check_pair, check_reduction
 
 __all__ = ["mse", "l1", "charbonnier", "MSELoss", "L1Loss", "CharbonnierLoss"]
 
 _REDUCTIONS = ("mean", "none", "sum")
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ImageInputError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}: use 'mean' "
-                              f"for a scalar loss or 'none' for one value per image.")
 
 
 def _reduce(err: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -48,7 +42,7 @@ def _reduce(err: torch.Tensor, reduction: str) -> torch.Tensor:
 
 def _prepare(pred, target, data_range, reduction):
     check_pair(pred, target, data_range=data_range)
-    _check_reduction(reduction)
+    check_reduction(reduction, _REDUCTIONS)
 
 
 def mse(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean", *,
@@ -110,7 +104,7 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3, red
 class _PixelLoss(nn.Module):
     def __init__(self, reduction: str = "mean", data_range: float | None = 1.0):
         super().__init__()
-        _check_reduction(reduction)
+        check_reduction(reduction, _REDUCTIONS)
         self.reduction = reduction
         self.data_range = data_range
 

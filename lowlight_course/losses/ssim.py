@@ -50,7 +50,7 @@ from torch.autograd.function import once_differentiable
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import ImageInputError, check_pair, check_window_fits
+from .._validation import ImageInputError, check_pair, check_reduction, check_window_fits
 
 __all__ = ["gaussian_window", "ssim", "SSIMLoss"]
 
@@ -288,8 +288,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, wind
     _check_number("data_range", data_range,
                   "use 1.0 for images in [0, 1] or 255 for 8-bit values")
     check_pair(pred, target, data_range=data_range)
-    if reduction not in _REDUCTIONS:
-        raise ImageInputError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
+    check_reduction(reduction, _REDUCTIONS)
     if _impl not in ("fast", "autograd"):
         raise ValueError(f"_impl must be 'fast' or 'autograd', got {_impl!r}.")
     taps_t = gaussian_window(window_size, sigma, dtype=torch.float64)  # validates both
@@ -331,8 +330,7 @@ class SSIMLoss(nn.Module):
                  k1: float = 0.01, k2: float = 0.03, reduction: str = "mean"):
         super().__init__()
         gaussian_window(window_size, sigma)  # fail at construction, not at the first batch
-        if reduction not in _REDUCTIONS:
-            raise ImageInputError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}.")
+        check_reduction(reduction, _REDUCTIONS)
         self.data_range = data_range
         self.window_size = window_size
         self.sigma = sigma

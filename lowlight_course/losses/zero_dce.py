@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import ImageInputError, check_image, check_pair
+from .._validation import ImageInputError, check_image, check_pair, check_reduction
 
 __all__ = [
     "ZERO_DCE_WEIGHTS", "spatial_consistency_loss", "exposure_control_loss", "color_constancy_loss",
@@ -55,14 +55,6 @@ __all__ = [
 #: with no weight on L_exp) for its own written forms of the terms; we could not reconcile the two,
 #: so we use the released code's weights together with the released code's forms.
 ZERO_DCE_WEIGHTS: dict[str, float] = {"spa": 1.0, "exp": 10.0, "col": 5.0, "tvA": 200.0}
-
-_REDUCTIONS = ("mean", "none")
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in _REDUCTIONS:
-        raise ImageInputError(f"reduction must be 'mean' (a scalar) or 'none' (one value per image), "
-                              f"got {reduction!r}.")
 
 
 def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -109,7 +101,7 @@ def spatial_consistency_loss(enhanced: torch.Tensor, low: torch.Tensor, region: 
         True
     """
     check_pair(enhanced, low, names=("enhanced", "low"))
-    _check_reduction(reduction)
+    check_reduction(reduction)
     region = _check_int("region", region, "use 4 as in Zero-DCE")
     _check_fits(region, enhanced.shape[-2], enhanced.shape[-1], "spatial-consistency region")
     y = F.avg_pool2d(enhanced.mean(dim=1, keepdim=True), region)
@@ -149,7 +141,7 @@ def exposure_control_loss(enhanced: torch.Tensor, patch_size: int = 16, level: f
         0.25
     """
     check_image(enhanced, "enhanced")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     patch_size = _check_int("patch_size", patch_size, "use 16 as in Zero-DCE")
     _check_fits(patch_size, enhanced.shape[-2], enhanced.shape[-1], "exposure patch")
     if isinstance(level, bool) or not isinstance(level, Real) or not (0.0 <= level <= 1.0):
@@ -183,7 +175,7 @@ def color_constancy_loss(enhanced: torch.Tensor, reduction: str = "mean") -> tor
         0.014142
     """
     check_image(enhanced, "enhanced")
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if enhanced.shape[1] != 3:
         raise ImageInputError(f"enhanced must have 3 colour channels (RGB) for the Gray-World colour "
                               f"loss, got {enhanced.shape[1]} (shape {tuple(enhanced.shape)}).")
@@ -218,7 +210,7 @@ def illumination_smoothness_loss(curves: torch.Tensor, reduction: str = "mean") 
         0.0
     """
     check_image(curves, "curves", data_range=None)
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if curves.shape[-2] < 2 or curves.shape[-1] < 2:
         raise ImageInputError(f"curves must be at least 2x2 to have neighbours, got shape "
                               f"{tuple(curves.shape)}.")
@@ -241,7 +233,7 @@ class SpatialConsistencyLoss(nn.Module):
     def __init__(self, region: int = 4, reduction: str = "mean"):
         super().__init__()
         _check_int("region", region, "use 4 as in Zero-DCE")
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.region, self.reduction = region, reduction
 
     def forward(self, enhanced: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
@@ -257,7 +249,7 @@ class ExposureControlLoss(nn.Module):
     def __init__(self, patch_size: int = 16, level: float = 0.6, reduction: str = "mean"):
         super().__init__()
         _check_int("patch_size", patch_size, "use 16 as in Zero-DCE")
-        _check_reduction(reduction)
+        check_reduction(reduction)
         if isinstance(level, bool) or not isinstance(level, Real) or not (0.0 <= level <= 1.0) \
                 or not math.isfinite(level):
             raise ImageInputError(f"level must be a number in [0, 1], got {level!r}: use 0.6.")
@@ -275,7 +267,7 @@ class ColorConstancyLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction = reduction
 
     def forward(self, enhanced: torch.Tensor) -> torch.Tensor:
@@ -290,7 +282,7 @@ class IlluminationSmoothnessLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.reduction = reduction
 
     def forward(self, curves: torch.Tensor) -> torch.Tensor:
