@@ -18,7 +18,7 @@ $(VENV)/.course-installed: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.course-installed
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,instructor]'
 	touch $@
 
 lab: $(VENV)/.course-installed

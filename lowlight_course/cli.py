@@ -129,10 +129,15 @@ def _cmd_run(args) -> int:
 
 
 def _cmd_build(args) -> int:
-    from lowlight_course.notebook_tools import ExerciseError, build_exercises
+    """Exit 0 built (or up to date), 1 refused (a learner's file is in the way) or ``--check`` found
+    differences, 2 could not build (malformed solution, no course folder, unwritable exercises/)."""
+    from lowlight_course.exercises import BuildRefused, ExerciseError, build_exercises
 
     try:
-        report = build_exercises(args.root, check=args.check)
+        report = build_exercises(args.root, check=args.check, force=args.force)
+    except BuildRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except ExerciseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -185,6 +190,8 @@ def main(argv=None) -> int:
     p.add_argument("notebooks", nargs="*")
     p = sub.add_parser("build-exercises", parents=[common], help="generate exercises/ from solutions/")
     p.add_argument("--check", action="store_true", help="only check; exit 1 listing differences")
+    p.add_argument("--force", action="store_true",
+                   help="also replace exercises you edited, after backing each up to exercises/backups/")
     p = sub.add_parser("refresh-outputs", parents=[common], help="re-execute (smoke) and keep the checked text outputs")
     p.add_argument("notebooks", nargs="+")
     p = sub.add_parser("strip", parents=[common], help="strip outputs and metadata noise")

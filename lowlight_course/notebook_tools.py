@@ -1,17 +1,5 @@
-"""Maintainer tools for the notebooks: exercise generation, output stripping/refreshing, headless runs.
-
-Exercises are generated from ``solutions/`` (the single source):
-
-- in a code cell, every region from a line ``### BEGIN SOLUTION`` to a line ``### END SOLUTION``
-  becomes ``raise NotImplementedError("<hint>")`` at the indentation of the ``BEGIN`` line. The
-  hint comes from ``### HINT: ...`` line(s) right after ``BEGIN`` (default :data:`DEFAULT_HINT`);
-- in a code cell, every region from ``### BEGIN HIDDEN TESTS`` to ``### END HIDDEN TESTS`` (the
-  nbgrader convention) is removed, markers included: solution notebooks use it for asserts that
-  only hold for the complete answer, such as ``assert result.passed``;
-- in a markdown cell, every region from ``<!-- BEGIN SOLUTION -->`` to ``<!-- END SOLUTION -->``
-  becomes :data:`MARKDOWN_PLACEHOLDER`;
-- outputs are cleared, execution counts reset, metadata reduced to what matters (cell tags, the
-  kernelspec), and the JSON is written with sorted keys, so regenerating is byte-identical.
+"""Maintainer tools for the notebooks: output stripping/refreshing, headless runs (exercise generation
+lives in :mod:`lowlight_course.exercises`; its names are re-exported here so old imports work).
 
 Committed notebooks keep only the text outputs of cells whose source holds ``# NBVAL_CHECK_OUTPUT``
 (see ``docs/CONTRACTS.md``): :func:`strip_outputs` does that, :func:`refresh_outputs` re-executes a
@@ -24,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,116 +22,17 @@ __all__ = [
     "refresh_outputs", "find_notebooks", "run_notebook", "run_notebooks", "RunResult", "describe_failure",
 ]
 
-DEFAULT_HINT = "Replace this line with your solution."
-MARKDOWN_PLACEHOLDER = "*Your answer here.*"
 CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
-
-_BEGIN = re.compile(r"^(?P<indent>[ \t]*)###\s*BEGIN SOLUTION\s*$")
-_END = re.compile(r"^[ \t]*###\s*END SOLUTION\s*$")
-_HINT = re.compile(r"^[ \t]*###\s*HINT:\s?(?P<hint>.*?)\s*$")
-_HIDDEN_BEGIN = re.compile(r"^[ \t]*###\s*BEGIN HIDDEN TESTS\s*$")
-_HIDDEN_END = re.compile(r"^[ \t]*###\s*END HIDDEN TESTS\s*$")
-_MD_BEGIN = re.compile(r"^\s*<!--\s*BEGIN SOLUTION\s*-->\s*$")
-_MD_END = re.compile(r"^\s*<!--\s*END SOLUTION\s*-->\s*$")
 
 # Cell and notebook metadata that survive cleaning; everything else (execution times, papermill
 # records, widget state, collapsed/scrolled flags) is noise that changes on every run.
-_CELL_META_KEEP = ("tags", "editable", "deletable", "slideshow")
+_CELL_META_KEEP = ("tags", "editable", "deletable", "slideshow", "nbgrader")  # nbgrader: solutions/ only
 _NB_META_KEEP = ("kernelspec", "language_info", "lowlight_course")
-
-
-class ExerciseError(ValueError):
-    """A solution notebook's markers are malformed (unclosed or unmatched region)."""
 
 
 def _source(cell) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else src
-
-
-def _py_string(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _drop_hidden_tests(lines: list[str], where: str) -> list[str]:
-    """Remove every ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` region, markers included."""
-    out, start = [], None
-    for i, line in enumerate(lines):
-        if _HIDDEN_BEGIN.match(line):
-            if start is not None:
-                raise ExerciseError(f"{where}: hidden-tests region opened on line {start + 1} is not closed "
-                                    f"before another BEGIN on line {i + 1}.")
-            start = i
-        elif _HIDDEN_END.match(line):
-            if start is None:
-                raise ExerciseError(f"{where}: line {i + 1} has '### END HIDDEN TESTS' without a matching BEGIN.")
-            start = None
-        elif start is None:
-            out.append(line)
-    if start is not None:
-        raise ExerciseError(f"{where}: '### BEGIN HIDDEN TESTS' on line {start + 1} has no '### END HIDDEN TESTS'.")
-    return out
-
-
-def exercise_source(source: str, where: str = "cell") -> str:
-    """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region of a code cell.
-
-    >>> print(exercise_source("def f(x):\\n    ### BEGIN SOLUTION\\n    ### HINT: square it\\n"
-    ...                       "    return x ** 2\\n    ### END SOLUTION\\n"))
-    def f(x):
-        raise NotImplementedError("square it")
-    <BLANKLINE>
-    """
-    lines = _drop_hidden_tests(source.split("\n"), where)
-    out, i = [], 0
-    while i < len(lines):
-        m = _BEGIN.match(lines[i])
-        if _END.match(lines[i]):
-            raise ExerciseError(f"{where}: line {i + 1} has '### END SOLUTION' without a matching BEGIN.")
-        if not m:
-            if _HINT.match(lines[i]):
-                raise ExerciseError(f"{where}: line {i + 1} has '### HINT:' outside a solution region; "
-                                    f"put it right after '### BEGIN SOLUTION'.")
-            out.append(lines[i])
-            i += 1
-            continue
-        start, j, hints = i, i + 1, []
-        while j < len(lines) and _HINT.match(lines[j]):
-            hints.append(_HINT.match(lines[j]).group("hint"))
-            j += 1
-        while j < len(lines) and not _END.match(lines[j]):
-            if _BEGIN.match(lines[j]):
-                raise ExerciseError(f"{where}: solution region opened on line {start + 1} is not closed "
-                                    f"before another BEGIN on line {j + 1}.")
-            j += 1
-        if j == len(lines):
-            raise ExerciseError(f"{where}: '### BEGIN SOLUTION' on line {start + 1} has no "
-                                f"'### END SOLUTION'.")
-        hint = " ".join(h for h in hints if h) or DEFAULT_HINT
-        out.append(f"{m.group('indent')}raise NotImplementedError({_py_string(hint)})")
-        i = j + 1
-    return "\n".join(out)
-
-
-def exercise_markdown(source: str, where: str = "cell", placeholder: str = MARKDOWN_PLACEHOLDER) -> str:
-    """Replace every ``<!-- BEGIN SOLUTION -->`` ... ``<!-- END SOLUTION -->`` region of a markdown cell."""
-    lines = source.split("\n")
-    out, inside, start = [], False, 0
-    for i, line in enumerate(lines):
-        if _MD_BEGIN.match(line):
-            if inside:
-                raise ExerciseError(f"{where}: nested <!-- BEGIN SOLUTION --> on line {i + 1}.")
-            inside, start = True, i
-            out.append(placeholder)
-        elif _MD_END.match(line):
-            if not inside:
-                raise ExerciseError(f"{where}: <!-- END SOLUTION --> on line {i + 1} without a BEGIN.")
-            inside = False
-        elif not inside:
-            out.append(line)
-    if inside:
-        raise ExerciseError(f"{where}: <!-- BEGIN SOLUTION --> on line {start + 1} is never closed.")
-    return "\n".join(out)
 
 
 def _clean_cell(cell, index: int, keep_outputs=None) -> None:
@@ -182,21 +70,6 @@ def _clean_notebook(nb, keep_outputs=None):
     return nb
 
 
-def make_exercise(solution_nb, name: str = "notebook"):
-    """Return the exercise version of a solution notebook (a new ``NotebookNode``)."""
-    nb = copy.deepcopy(solution_nb)
-    for i, cell in enumerate(nb.cells):
-        where = f"{name}, cell {i}"
-        if cell.get("cell_type") == "code":
-            cell["source"] = exercise_source(_source(cell), where)
-        elif cell.get("cell_type") == "markdown":
-            cell["source"] = exercise_markdown(_source(cell), where)
-    _clean_notebook(nb)
-    nb.metadata["lowlight_course"] = {"generated_from": f"solutions/{name}",
-                                      "note": "generated by `lowlight-course build-exercises`; edit the solution"}
-    return nb
-
-
 def notebook_bytes(nb) -> bytes:
     """The notebook's canonical JSON (sorted keys, one-space indent, trailing newline) as bytes."""
     import nbformat
@@ -222,45 +95,6 @@ def _read(path):
     import nbformat
 
     return nbformat.read(str(path), as_version=4)
-
-
-def build_exercises(root=".", *, check: bool = False, solutions_dir: str = "solutions",
-                    exercises_dir: str = "exercises") -> list[str]:
-    """Generate ``exercises/NN_*.ipynb`` from ``solutions/NN_*.ipynb`` under ``root``.
-
-    With ``check=True`` nothing is written. Returns the list of differences (``check``) or of
-    changed files (otherwise), as human-readable lines. A stale exercise (whose solution is gone)
-    is reported, and removed when not checking.
-    """
-    root = Path(root)
-    sol_dir, ex_dir = root / solutions_dir, root / exercises_dir
-    report = []
-    solutions = sorted(sol_dir.glob("*.ipynb")) if sol_dir.is_dir() else []
-    expected = set()
-    for sol in solutions:
-        target = ex_dir / sol.name
-        expected.add(sol.name)
-        data = notebook_bytes(make_exercise(_read(sol), sol.name))
-        current = target.read_bytes() if target.exists() else None
-        if current == data:
-            continue
-        status = "missing" if current is None else "out of date"
-        if check:
-            report.append(f"{exercises_dir}/{sol.name}: {status} (regenerate with "
-                          f"`lowlight-course build-exercises`)")
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            report.append(f"{exercises_dir}/{sol.name}: {'created' if current is None else 'updated'}")
-    if ex_dir.is_dir():
-        for ex in sorted(ex_dir.glob("*.ipynb")):
-            if ex.name not in expected:
-                if check:
-                    report.append(f"{exercises_dir}/{ex.name}: stale (no {solutions_dir}/{ex.name}); delete it")
-                else:
-                    ex.unlink()
-                    report.append(f"{exercises_dir}/{ex.name}: removed (no matching solution)")
-    return report
 
 
 def _text_outputs(cell) -> list:
@@ -403,3 +237,15 @@ def run_notebooks(paths, output_dir="build", *, profile: str = "auto", html: boo
             echo("")
             echo(r.error)
     return results
+
+
+_EXERCISE_NAMES = ("DEFAULT_HINT", "MARKDOWN_PLACEHOLDER", "ExerciseError", "exercise_source", "exercise_markdown",
+                   "make_exercise", "build_exercises")
+
+
+def __getattr__(name):  # PEP 562: the exercise part moved to lowlight_course.exercises (imported lazily,
+    if name in _EXERCISE_NAMES:  # because it imports the cleaning helpers from this module)
+        from . import exercises
+
+        return getattr(exercises, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -52,19 +52,158 @@ def test_regenerated_exercise_is_byte_identical(solution, tmp_path):
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
-def test_no_solution_leaks(solution):
+def test_no_markers_in_exercises(solution):
     exercise = ROOT / "exercises" / solution.name
     if not exercise.exists():
         pytest.skip("exercise missing (reported by the byte-identity test)")
     text = exercise.read_text(encoding="utf-8")
     for marker in MARKERS:
         assert marker not in text, f"{exercise.name} contains the marker {marker!r}"
-    sol = nbformat.read(str(solution), as_version=4)
-    ex_lines = {line.strip() for c in nbformat.read(str(exercise), as_version=4).cells for line in _src(c).split("\n")}
-    inside, outside = _solution_lines(sol)
-    leaked = [l for l in inside - outside
-              if len(l) >= 6 and l not in TRIVIAL and not l.startswith("#") and l in ex_lines]
-    assert not leaked, f"solution lines leaked into {exercise.name}: {leaked[:5]}"
+
+
+# ---- no solution code in any exercise text (stubs, hints, markdown, docstrings) ---------------
+# A leak is (a) a line of a solution region (whitespace normalised) anywhere in the exercise's text,
+# or (b) a run of NGRAM consecutive tokens of a solution region's code, at least two of them
+# punctuation or operators (so it is code, not prose), anywhere in the exercise's text. Lines and
+# token runs that the solution notebook's own code outside its solution regions already shows
+# (signatures, calls of the check; comments and strings excluded) are not leaks.
+NGRAM = 6
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_REGION = re.compile(r"^[ \t]*(###\s*BEGIN SOLUTION|<!--\s*BEGIN SOLUTION\s*-->)\s*$")
+_REGION_END = re.compile(r"^[ \t]*(###\s*END SOLUTION|<!--\s*END SOLUTION\s*-->)\s*$")
+_HIDDEN = re.compile(r"^[ \t]*###\s*(BEGIN|END) HIDDEN TESTS\s*$")
+
+
+def _norm(text):
+    return " ".join(text.replace("'", '"').split())
+
+
+def _tokens(text):
+    return _TOKEN.findall(text.replace("'", '"'))
+
+
+def _code_tokens(code):
+    """Tokens of Python code without comments (and, with drop_strings, without string literals)."""
+    import io
+    import textwrap
+    import tokenize
+
+    code = textwrap.dedent(code)
+    try:
+        toks = list(tokenize.generate_tokens(io.StringIO(code + "\n").readline))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return _tokens("\n".join(line.split("#")[0] for line in code.split("\n"))), []
+    keep, no_strings = [], []
+    for t in toks:
+        if t.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+                      tokenize.ENDMARKER):
+            continue
+        parts = _tokens(t.string)
+        keep += parts
+        if t.type != tokenize.STRING and getattr(tokenize, "FSTRING_START", -1) != t.type:
+            no_strings += parts
+    return keep, no_strings
+
+
+def _split_regions(nb):
+    """(solution-region code pieces, solution-region markdown pieces, outside code) of a solution."""
+    code_regions, md_regions, outside = [], [], []
+    for cell in nb.cells:
+        inside, cur, rest = False, [], []
+        for line in _src(cell).split("\n"):
+            if _REGION.match(line):
+                inside, cur = True, []
+            elif _REGION_END.match(line):
+                inside = False
+                (code_regions if cell.cell_type == "code" else md_regions).append(
+                    "\n".join(l for l in cur if not re.match(r"^[ \t]*###\s*HINT:", l)))
+            elif inside:
+                cur.append(line)
+            elif not _HIDDEN.match(line):
+                rest.append(line)
+        if cell.cell_type == "code":
+            outside.append("\n".join(rest))
+    return code_regions, md_regions, outside
+
+
+def _grams(tokens, n=NGRAM):
+    return {tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)}
+
+
+def _is_code(gram):
+    return sum(not re.match(r"\w", t) for t in gram) >= 2
+
+
+def find_leaks(solution_nb, exercise_nb):
+    """Human-readable leaks of solution code into the exercise (see the comment above)."""
+    code_regions, md_regions, outside = _split_regions(solution_nb)
+    shown_lines = {_norm(l) for piece in outside for l in piece.split("\n")}
+    shown_grams = set()
+    for piece in outside:
+        shown_grams |= _grams(_code_tokens(piece)[1])
+    leaks = []
+    for cell_index, cell in enumerate(exercise_nb.cells):
+        text = _src(cell)
+        norm_text, grams = _norm(text), _grams(_tokens(text))
+        for region in code_regions:
+            for line in region.split("\n"):
+                line = _norm(line.split("#")[0]) if not line.strip().startswith(("'", '"')) else _norm(line)
+                if len(line) >= 6 and line not in TRIVIAL and line not in shown_lines and line in norm_text:
+                    leaks.append(f"cell {cell_index}: solution line {line!r}")
+            for gram in _grams(_code_tokens(region)[0]) & grams:
+                if _is_code(gram) and gram not in shown_grams:
+                    leaks.append(f"cell {cell_index}: solution code {' '.join(gram)!r}")
+        for region in md_regions:
+            for line in region.split("\n"):
+                line = _norm(line)
+                if len(line) >= 12 and line in norm_text and line not in shown_lines:
+                    leaks.append(f"cell {cell_index}: solution text {line!r}")
+    return sorted(set(leaks))
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=[p.name for p in SOLUTIONS])
+def test_no_solution_code_in_exercise_text(solution):
+    """Issue 9 item 1: hints guide, never dictate. No stub, hint, docstring or markdown of an exercise
+    holds a line of its solution or a code expression of more than a few tokens from it."""
+    exercise = ROOT / "exercises" / solution.name
+    if not exercise.exists():
+        pytest.skip("exercise missing (reported by the byte-identity test)")
+    leaks = find_leaks(nbformat.read(str(solution), as_version=4), nbformat.read(str(exercise), as_version=4))
+    assert not leaks, f"{exercise.name} shows solution code ({len(leaks)}):\n  " + "\n  ".join(leaks[:12])
+
+
+def _leak_nb(solution_code, exercise_code, md=""):
+    sol, ex = nbformat.v4.new_notebook(), nbformat.v4.new_notebook()
+    sol.cells = [nbformat.v4.new_code_cell(solution_code)] + ([nbformat.v4.new_markdown_cell(md)] if md else [])
+    ex.cells = [nbformat.v4.new_code_cell(exercise_code)] + ([nbformat.v4.new_markdown_cell(md)] if md else [])
+    return sol, ex
+
+
+SOL = """def f(x, k):
+    \"\"\"Docstring.\"\"\"
+    ### BEGIN SOLUTION
+    ### HINT: whatever the hint says
+    y = x.unfold(2, k, k).unfold(3, k, k)  # patches
+    return y.var(dim=-1, unbiased=False)
+    ### END SOLUTION
+out = f(x, 8)
+"""
+
+
+@pytest.mark.parametrize("exercise_code, md, leaked", [
+    ('def f(x, k):\n    raise NotImplementedError("cut patches and take the variance")\nout = f(x, 8)', "", False),
+    ('def f(x, k):\n    raise NotImplementedError("y = x.unfold(2, k, k).unfold(3, k, k)")\nout = f(x, 8)', "", True),
+    ('def f(x, k):\n    raise NotImplementedError("use x.unfold(2, k, k) twice")\nout = f(x, 8)', "", True),
+    ('def f(x, k):\n    raise NotImplementedError("the variance")\nout = f(x, 8)', "Use `y.var(dim=-1, unbiased=False)`.", True),
+    ('def f(x, k):\n    raise NotImplementedError("return   y.var(dim=-1,  unbiased=False)")\nout = f(x, 8)', "", True),
+    ('def f(x, k):\n    raise NotImplementedError(\'the population variance, unbiased=False\')\nout = f(x, 8)', "", False),
+], ids=["prose hint", "whole line in hint", "expression in hint", "expression in markdown",
+        "line with other whitespace", "one keyword argument"])
+def test_leak_detector_on_synthetic_notebooks(exercise_code, md, leaked):
+    sol, ex = _leak_nb(SOL, exercise_code, md)
+    if md:
+        sol.cells[1].source = md
+    assert bool(find_leaks(sol, ex)) == leaked, find_leaks(sol, ex)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "exercises").glob("*.ipynb")), ids=lambda p: p.name)
