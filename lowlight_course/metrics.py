@@ -22,13 +22,14 @@ from numbers import Real
 import torch
 import torch.nn.functional as F
 
-from ._validation import ImageInputError, check_image, check_pair, check_reduction
+from ._validation import (DataRangeWarning, ImageInputError, check_channels, check_image, check_pair,
+                          check_reduction, warn_if_below_range)
 from .data.color import srgb_to_linear
 from .losses.ssim import ssim
 
 __all__ = [
     "psnr", "ssim", "rgb_to_lab", "delta_e", "luminance_band_errors", "noise_level", "contrast",
-    "saturation", "high_frequency_energy", "luma", "REC709_LUMA",
+    "saturation", "high_frequency_energy", "luma", "REC709_LUMA", "DataRangeWarning",
 ]
 
 #: Rec. ITU-R BT.709 weights, applied here to the gamma-encoded sRGB values (luma Y').
@@ -47,16 +48,18 @@ def _reduce(per_image: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def _check_rgb(x: torch.Tensor, name: str) -> None:
-    if x.shape[1] != 3:
-        raise ImageInputError(f"{name} must have 3 colour channels (RGB), got {x.shape[1]} "
-                              f"(shape {tuple(x.shape)}).")
+    check_channels(x, name, (3,), "this colour metric")
 
 
 def luma(x: torch.Tensor) -> torch.Tensor:
     """Luma Y' = 0.2126 R' + 0.7152 G' + 0.0722 B' of sRGB values: (B, 3, H, W) -> (B, 1, H, W).
 
-    Single-channel images are returned as they are.
+    Single-channel images are returned as they are. Any other channel count (RGBA, grey + alpha)
+    is rejected with the fix (drop the alpha channel).
     """
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        check_image(x, "x", data_range=None)
+    check_channels(x, "x", (1, 3), "luma")
     if x.shape[1] == 1:
         return x
     w = torch.tensor(REC709_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
@@ -77,6 +80,10 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, redu
         data_range: L, the span of values (1.0 for [0, 1]; 255 for 8-bit values).
         reduction: ``"mean"`` or ``"none"`` ((B,)).
 
+    Warns:
+        DataRangeWarning: ``data_range > 1`` while every value is at most ``data_range / 100``
+            ([0, 1] images scored as 8-bit: about 48 dB too high).
+
     Example:
         >>> import torch
         >>> x = torch.zeros(1, 3, 8, 8)
@@ -85,8 +92,9 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, redu
     """
     if isinstance(data_range, bool) or not isinstance(data_range, Real) or not data_range > 0:
         raise ImageInputError(f"data_range must be a number > 0, got {data_range!r}: use 1.0 for [0, 1].")
-    check_pair(pred, target, data_range=data_range)
+    check_pair(pred, target, data_range=data_range, range_arg="data_range")
     check_reduction(reduction)
+    warn_if_below_range((pred, target), float(data_range), what="psnr")
     err = ((pred.double() - target.double()) ** 2).flatten(1).mean(1)
     out = 10.0 * torch.log10(float(data_range) ** 2 / err)
     return _reduce(out.to(pred.dtype), reduction)
@@ -164,9 +172,11 @@ def luminance_band_errors(pred: torch.Tensor, target: torch.Tensor, bands=(0.0, 
     MSE-only model can look fine on average and fail in the dark band.
 
     Args:
-        pred, target: (B, C, H, W) in [0, 1].
+        pred, target: (B, C, H, W) in [0, 1], C = 3 (RGB) or 1 (grey).
         bands: increasing band edges in [0, 1]; ``n + 1`` edges give ``n`` bands. With 3 bands the
-            keys are ``"dark"``, ``"mid"``, ``"bright"``, otherwise ``"[lo, hi)"``.
+            keys are ``"dark"``, ``"mid"``, ``"bright"``, otherwise ``"[lo, hi)"``. The first and
+            last bands are open-ended (a luma below the first edge counts as the first band, one
+            above the last edge as the last band), so the fractions always sum to 1.
 
     Returns:
         ``{band: error}`` (floats) plus ``"<band>_fraction"`` keys with the share of pixels in each
@@ -180,11 +190,12 @@ def luminance_band_errors(pred: torch.Tensor, target: torch.Tensor, bands=(0.0, 
         (0.1, 0.0, 0.0)
     """
     check_pair(pred, target)
+    check_channels(target, "target", (1, 3), "luminance bands")
     try:
         edges = [float(b) for b in bands]
     except (TypeError, ValueError):
         raise ImageInputError(f"bands must be a sequence of numbers, got {bands!r}.") from None
-    if len(edges) < 2 or any(b <= a for a, b in zip(edges[:-1], edges[1:])):
+    if len(edges) < 2 or not all(map(math.isfinite, edges)) or any(b <= a for a, b in zip(edges[:-1], edges[1:])):
         raise ImageInputError(f"bands must hold at least 2 strictly increasing edges, got {bands!r}: "
                               f"use (0.0, 0.2, 0.6, 1.0).")
     y = luma(target.detach())                            # (B, 1, H, W)
@@ -192,9 +203,12 @@ def luminance_band_errors(pred: torch.Tensor, target: torch.Tensor, bands=(0.0, 
     out: dict[str, float] = {}
     names = _band_names(edges)
     n = y.numel()
+    # The outer bands are open-ended: a target luma a little outside [edges[0], edges[-1]] (a
+    # clamped network output, float rounding of the weights: 1 + 5e-4) counts in the first or
+    # last band, so every pixel lands in exactly one band and the fractions sum to 1.
+    index = torch.bucketize(y, torch.tensor(edges[1:-1], dtype=y.dtype, device=y.device), right=True)
     for i, name in enumerate(names):
-        lo, hi = edges[i], edges[i + 1]
-        mask = (y >= lo) & ((y <= hi) if i == len(names) - 1 else (y < hi))
+        mask = index == i
         count = int(mask.sum())
         out[name] = float(err[mask].mean()) if count else float("nan")
         out[f"{name}_fraction"] = count / n
@@ -222,7 +236,7 @@ def noise_level(img: torch.Tensor, ref: torch.Tensor | None = None, *, patch_siz
       with edges). It over-estimates on textured images; prefer a reference when you have one.
 
     Args:
-        img: (B, C, H, W) in [0, 1].
+        img: (B, C, H, W) in [0, 1], C = 3 (RGB) or 1 (grey).
         ref: optional clean reference of the same shape.
         patch_size: patch side, >= 3 and <= min(H, W).
         dark_threshold: patches darker than this (mean luma) count as dark.
@@ -244,7 +258,12 @@ def noise_level(img: torch.Tensor, ref: torch.Tensor | None = None, *, patch_siz
         check_pair(img, ref, names=("img", "ref"))
     else:
         check_image(img, "img")
+    check_channels(img, "img", (1, 3), "noise_level (it measures luma)")
     check_reduction(reduction)
+    for arg, value in (("dark_threshold", dark_threshold), ("flat_threshold", flat_threshold)):
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value <= 0:
+            raise ImageInputError(f"{arg} must be a finite number > 0 (a luma level), got {value!r}: "
+                                  f"use {0.25 if arg == 'dark_threshold' else 0.02}.")
     if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 3:
         raise ImageInputError(f"patch_size must be an integer >= 3, got {patch_size!r}: use 8.")
     h, w = img.shape[-2:]
@@ -288,6 +307,8 @@ def noise_level(img: torch.Tensor, ref: torch.Tensor | None = None, *, patch_siz
 def contrast(img: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """RMS contrast: standard deviation of the luma Y' over each image. (B, C, H, W) -> scalar / (B,).
 
+    C = 3 (RGB) or 1 (grey).
+
     A model that regresses to the mean produces lower contrast than its targets.
 
     Example:
@@ -296,6 +317,7 @@ def contrast(img: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
         0.0
     """
     check_image(img, "img")
+    check_channels(img, "img", (1, 3), "contrast (it measures luma)")
     check_reduction(reduction)
     return _reduce(luma(img).flatten(1).std(dim=1, unbiased=False), reduction)
 

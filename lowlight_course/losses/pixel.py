@@ -41,7 +41,7 @@ def _reduce(err: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def _prepare(pred, target, data_range, reduction):
-    check_pair(pred, target, data_range=data_range)
+    check_pair(pred, target, data_range=data_range, range_arg="data_range")
     check_reduction(reduction, _REDUCTIONS)
 
 

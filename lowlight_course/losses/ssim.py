@@ -36,6 +36,12 @@ filtering (a 'full' filtering with the flipped, here symmetric, window)::
 so the backward is one more stacked filtering pass of three (or four) maps. The plain-autograd
 version (``_impl="autograd"``, grouped ``conv2d``) is kept as an independent reference for tests.
 
+Higher-order gradients. The hand-written backward is not itself differentiable. When PyTorch asks
+for a differentiable gradient (``torch.autograd.grad(..., create_graph=True)``, as in a gradient
+penalty, or ``gradgradcheck``) grad mode is on inside the backward; the backward then recomputes
+the gradient through the plain-autograd formulation from the saved inputs, so double backward is
+exact (at the plain-autograd path's speed). An ordinary ``backward()`` keeps the fast path.
+
 SSIM is always computed in float32 (float64 when an input is float64), also under autocast: the
 products ``x * x`` and the differences ``m11 - m1^2`` lose too many digits in float16.
 """
@@ -46,13 +52,13 @@ import math
 from numbers import Real
 
 import torch
-from torch.autograd.function import once_differentiable
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import ImageInputError, check_pair, check_reduction, check_window_fits
+from .._validation import (DataRangeWarning, ImageInputError, check_pair, check_reduction, check_window_fits,
+                           warn_if_below_range)
 
-__all__ = ["gaussian_window", "ssim", "SSIMLoss"]
+__all__ = ["gaussian_window", "ssim", "SSIMLoss", "DataRangeWarning"]
 
 _REDUCTIONS = ("mean", "none", "map")
 
@@ -172,17 +178,21 @@ class _SSIMFunction(torch.autograd.Function):
         inv_b = (b1 * b2).reciprocal_()
         smap = (a1 * a2).mul_(inv_b)
         ctx.taps = taps
+        ctx.c1, ctx.c2 = c1, c2
         ctx.reduction = reduction
         ctx.save_for_backward(x, y, m1, m2, a1, a2, b1, b2, inv_b, smap)
         return _reduce(smap, reduction)
 
     @staticmethod
-    @once_differentiable  # the backward itself is not differentiated (no double backward)
     def backward(ctx, grad_out):
         x, y, m1, m2, a1, a2, b1, b2, inv_b, smap = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if not (need_x or need_y):
             return None, None, None, None, None, None
+        if torch.is_grad_enabled():
+            # create_graph=True: the gradient itself must be differentiable (gradient penalties,
+            # double backward). Recompute it with plain autograd from the saved inputs.
+            return _differentiable_backward(ctx, x, y, grad_out, need_x, need_y)
         # Incoming gradient of each map element.
         if ctx.reduction == "mean":
             g = grad_out / smap.numel()
@@ -213,11 +223,27 @@ class _SSIMFunction(torch.autograd.Function):
         return grad_x, grad_y, None, None, None, None
 
 
-def _ssim_autograd(x, y, window_size, sigma, c1, c2, reduction):
-    """Plain-autograd reference: grouped conv2d with the 2-D Gaussian window, no padding."""
+def _differentiable_backward(ctx, x, y, grad_out, need_x, need_y):
+    """The gradient of :class:`_SSIMFunction` as a differentiable function of x, y and grad_out."""
+    with torch.enable_grad():
+        # needs_input_grad[i] implies the input requires grad; the other one enters as a constant.
+        xs = x if need_x else x.detach()
+        ys = y if need_y else y.detach()
+        out = _ssim_autograd_taps(xs, ys, ctx.taps, ctx.c1, ctx.c2, ctx.reduction)
+        wrt = [t for t, need in ((xs, need_x), (ys, need_y)) if need]
+        grads = torch.autograd.grad(out, wrt, grad_out, create_graph=True)
+    it = iter(grads)
+    gx = next(it) if need_x else None
+    gy = next(it) if need_y else None
+    return gx, gy, None, None, None, None
+
+
+def _ssim_autograd_taps(x, y, taps, c1, c2, reduction):
+    """Plain-autograd SSIM with the separable window given by its 1-D ``taps``."""
     c = x.shape[1]
-    w1 = gaussian_window(window_size, sigma, dtype=x.dtype, device=x.device)
-    w2 = (w1[:, None] * w1[None, :]).expand(c, 1, window_size, window_size)
+    w1 = torch.tensor(taps, dtype=x.dtype, device=x.device)
+    k = w1.numel()
+    w2 = (w1[:, None] * w1[None, :]).expand(c, 1, k, k)
 
     def blur(t):
         return F.conv2d(t, w2, groups=c)
@@ -228,6 +254,12 @@ def _ssim_autograd(x, y, window_size, sigma, c1, c2, reduction):
     s12 = blur(x * y) - m1 * m2
     smap = ((2 * m1 * m2 + c1) * (2 * s12 + c2)) / ((m1 * m1 + m2 * m2 + c1) * (s11 + s22 + c2))
     return _reduce(smap, reduction)
+
+
+def _ssim_autograd(x, y, window_size, sigma, c1, c2, reduction):
+    """Plain-autograd reference: grouped conv2d with the 2-D Gaussian window, no padding."""
+    taps = gaussian_window(window_size, sigma, dtype=torch.float64).tolist()
+    return _ssim_autograd_taps(x, y, taps, c1, c2, reduction)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,6 +305,14 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, wind
         ImageInputError / TypeError: mismatched shapes or devices, wrong rank, non-floating dtype,
             NaN or Inf, values far outside [0, data_range], a window larger than the image.
 
+    Warns:
+        DataRangeWarning: ``data_range > 1`` while every value is at most ``data_range / 100``:
+            [0, 1] images scored with L = 255 (unrelated images then score about 0.996). Whole-
+            number values (a very dark 8-bit photo) are not flagged.
+
+    Gradients: first order through a fast analytic backward; higher order (``create_graph=True``,
+    gradient penalties) through plain autograd, exact.
+
     References:
         Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, "Image quality assessment: from error
         visibility to structural similarity", IEEE TIP 13(4):600-612, 2004 (equations 6-13).
@@ -287,7 +327,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, wind
     """
     _check_number("data_range", data_range,
                   "use 1.0 for images in [0, 1] or 255 for 8-bit values")
-    check_pair(pred, target, data_range=data_range)
+    check_pair(pred, target, data_range=data_range, range_arg="data_range")
     check_reduction(reduction, _REDUCTIONS)
     if _impl not in ("fast", "autograd"):
         raise ValueError(f"_impl must be 'fast' or 'autograd', got {_impl!r}.")
@@ -295,6 +335,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, wind
     check_window_fits(window_size, pred.shape[-2], pred.shape[-1])
     _check_number("k1", k1, "use the standard 0.01", positive=False)
     _check_number("k2", k2, "use the standard 0.03", positive=False)
+    warn_if_below_range((pred, target), float(data_range), what="ssim")
     c1 = (k1 * data_range) ** 2
     c2 = (k2 * data_range) ** 2
     if c1 == 0 and c2 == 0:
