@@ -251,14 +251,11 @@ def backup(path, backup_dir=None, *, now: _dt.datetime | None = None) -> Path:
 def atomic_write(path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _write_temp(path, data)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _remove_quietly(tmp)
         raise
 
 
@@ -393,20 +390,43 @@ def build_exercises(root=".", *, check: bool = False, force: bool = False, solut
         raise BuildRefused(_refusal(plan, exercises_dir))
     if not plan.writes and not plan.deletes:
         return []
+    temps = {}
     try:
         ex_dir.mkdir(parents=True, exist_ok=True)
         if not os.access(ex_dir, os.W_OK | os.X_OK):
-            raise PermissionError(f"cannot write in {ex_dir}")
-        for target in plan.backups:
+            raise PermissionError(13, "Permission denied", str(ex_dir))
+        for target in plan.backups:  # backups only add files
             backup(target, ex_dir / BACKUP_DIR)
-        for target, data in plan.writes.items():
-            atomic_write(target, data)
-        for target in plan.deletes:
-            target.unlink()
+        for target, data in plan.writes.items():  # every new version on disk before any file changes
+            temps[target] = _write_temp(target, data)
     except OSError as exc:
-        raise ExerciseError(f"cannot write {ex_dir} ({exc.strerror or exc}): make the folder writable "
-                            f"(chmod u+w {ex_dir}) or run from a copy you own.") from None
+        for tmp in temps.values():
+            _remove_quietly(tmp)
+        raise ExerciseError(f"cannot write in {ex_dir} ({exc.strerror or exc}); nothing was changed: make the "
+                            f"folder writable (chmod u+w {ex_dir}) or work in a copy you own.") from None
+    for target, tmp in temps.items():  # renames within one folder: atomic, and do not fail for space
+        os.replace(tmp, target)
+    for target in plan.deletes:
+        target.unlink()
     return plan.report
+
+
+def _write_temp(path: Path, data: bytes) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+    return tmp
+
+
+def _remove_quietly(path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
