@@ -52,5 +52,9 @@ def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
 
 def luminance(linear: torch.Tensor) -> torch.Tensor:
     """Relative luminance Y of *linear* RGB, channel dimension -3: shape (..., 3, H, W) -> (..., H, W)."""
+    if not isinstance(linear, torch.Tensor) or linear.dim() < 3 or linear.shape[-3] != 3:
+        shape = tuple(linear.shape) if isinstance(linear, torch.Tensor) else type(linear).__name__
+        raise ValueError(f"luminance needs linear RGB of shape (..., 3, H, W), got {shape}: drop an alpha "
+                         f"channel with x[..., :3, :, :], or repeat a grey one with x.expand(..., 3, H, W).")
     w = torch.tensor(REC709_LUMA, dtype=linear.dtype, device=linear.device).view(3, 1, 1)
     return (linear * w).sum(dim=-3)

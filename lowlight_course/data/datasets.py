@@ -138,6 +138,28 @@ class PairedLowLightDataset(Dataset):
         return self.low, self.high
 
 
+_SIXTEEN_BIT_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _pil_to_float(im) -> np.ndarray:
+    """A Pillow image as an (H, W, 3) float32 array in [0, 1], at the file's own precision."""
+    if im.mode in _SIXTEEN_BIT_GREY:
+        grey = np.asarray(im).astype(np.float64)
+        if grey.size and (grey.min() < 0 or grey.max() > 65535):
+            raise ValueError(f"a {im.mode} image with values in [{grey.min():g}, {grey.max():g}] is not a "
+                             f"16-bit photo")
+        grey = (grey / 65535.0).astype(np.float32)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if im.mode == "F":
+        raise ValueError("32-bit float images have no defined white level")
+    if im.mode not in ("RGB", "L"):
+        im = im.convert("RGBA" if "A" in im.mode or im.mode == "P" and "transparency" in im.info else "RGB")
+    arr = np.asarray(im, dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    return arr[..., :3].astype(np.float32) / np.float32(255.0)
+
+
 class LOLFolder(Dataset):
     """Real paired photos in the LOL layout: ``root/low/NAME`` and ``root/high/NAME``.
 
@@ -208,18 +230,25 @@ class LOLFolder(Dataset):
 
     @staticmethod
     def read(path: str) -> torch.Tensor:
-        """Read one image file as (3, H, W) float32 in [0, 1]; a clear error if it cannot be read."""
+        """Read one image file as (3, H, W) float32 in [0, 1]; a clear error if it cannot be read.
+
+        8-bit files (grey, grey + alpha, RGB, RGBA, palette, 1-bit) are scaled by 255; 16-bit
+        greyscale PNGs (Pillow modes ``I;16``, ``I;16B``, ``I``) keep their full precision and are
+        scaled by 65535. Pillow itself decodes 16-bit *colour* PNGs to 8 bits per channel, so those
+        arrive with 8-bit precision (the scale is right). Grey is repeated to three channels;
+        alpha is dropped (the colour values are kept as stored, not composited).
+        """
         from PIL import Image, UnidentifiedImageError
 
         try:
             with Image.open(path) as im:
                 im.load()
-                arr = np.asarray(im.convert("RGB"), dtype=np.uint8)
+                arr = _pil_to_float(im)
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
             raise OSError(f"Cannot read image {path!r} ({type(err).__name__}: {err}). The file is damaged or "
                           f"not an image: re-download or re-export it (e.g. as PNG), or remove it together "
                           f"with its partner.") from None
-        return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+        return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
     def __getitem__(self, index):
         low_path, high_path = self.pairs[index]

@@ -33,9 +33,16 @@ BROOKS_SHOT_RANGE = (1e-4, 1.2e-2)
 
 def normalize_gains(rgb) -> tuple[float, float, float]:
     """Scale per-channel gains so that their Rec. 709 luminance is 1 (a grey keeps its brightness)."""
-    r, g, b = (float(v) for v in rgb)
-    if min(r, g, b) <= 0:
-        raise ValueError(f"illuminant gains must be positive, got {rgb!r}.")
+    fix = "pass three positive, finite (R, G, B) gains such as (1.2, 1.0, 0.7), or illuminant_from_cct(2800)"
+    try:
+        values = [float(v) for v in rgb]
+    except (TypeError, ValueError):
+        raise ValueError(f"illuminant gains must be three numbers, got {rgb!r}: {fix}.") from None
+    if len(values) != 3 or any(isinstance(v, bool) for v in rgb):
+        raise ValueError(f"illuminant gains must be three numbers (R, G, B), got {rgb!r}: {fix}.")
+    r, g, b = values
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"illuminant gains must be positive and finite, got {rgb!r}: {fix}.")
     y = REC709_LUMA[0] * r + REC709_LUMA[1] * g + REC709_LUMA[2] * b
     return (r / y, g / y, b / y)
 
@@ -44,7 +51,13 @@ def read_noise_from_shot(shot: float, residual: float = 0.0) -> float:
     """Read-noise variance tied to shot noise by Brooks et al. (2019)'s fit.
 
     ``log(read) = 2.18 * log(shot) + 1.20 + residual``, with ``residual ~ N(0, 0.26)`` when drawn.
+    ``shot = 0`` (no shot noise) gives 0, the limit of the fit.
     """
+    if isinstance(shot, bool) or not isinstance(shot, (int, float)) or not math.isfinite(shot) or shot < 0:
+        raise ValueError(f"shot-noise variance must be a finite number >= 0, got {shot!r}: use a value "
+                         f"in Brooks et al.'s range {BROOKS_SHOT_RANGE} (0 = no shot noise).")
+    if shot == 0:
+        return 0.0
     return math.exp(2.18 * math.log(shot) + 1.20 + residual)
 
 
@@ -54,7 +67,10 @@ def _planck_xy(kelvin: float) -> tuple[float, float]:
     Kim, Kim, Lee, Kim, Park & Kim, "Design of advanced color temperature control system for HDTV
     applications", J. Korean Physical Society 41(6), 2002.
     """
-    t = float(kelvin)
+    try:
+        t = float(kelvin)
+    except (TypeError, ValueError):
+        raise ValueError(f"colour temperature must be a number of kelvin within 1667-25000, got {kelvin!r}.") from None
     if not 1667.0 <= t <= 25000.0:
         raise ValueError(f"colour temperature must be within 1667-25000 K, got {kelvin!r}.")
     if t <= 4000.0:
@@ -86,6 +102,8 @@ def illuminant_from_cct(kelvin: float, strength: float = 1.0) -> tuple[float, fl
     r, g, b = (max(v, 1e-3) for v in (r, g, b))
     gains = normalize_gains((r, g, b))
     s = float(strength)
+    if not 0.0 <= s <= 1.0:
+        raise ValueError(f"strength must be in [0, 1] (1: no white balance, 0: perfect), got {strength!r}.")
     return normalize_gains(tuple(v ** s for v in gains))
 
 

@@ -26,6 +26,7 @@ posterises the shadows.
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import torch
 
@@ -66,6 +67,29 @@ def _as_batch(clean, name="clean") -> tuple[torch.Tensor, bool]:
         raise ValueError(f"{name} has values in [{lo:.4g}, {hi:.4g}]; simulate_low_light needs an sRGB "
                          f"image in [0, 1]. Clamp it with {name}.clamp(0, 1) (or divide by 255 for 8-bit values).")
     return batch.clamp(0.0, 1.0), single
+
+
+def _check_bits(name: str, bits, *, allow_none: bool = True):
+    """``bits`` must be None (when allowed) or an int in 1..16 (2 .. 65536 levels)."""
+    if bits is None and allow_none:
+        return None
+    if isinstance(bits, bool) or not isinstance(bits, Integral) or not 1 <= int(bits) <= 16:
+        none = " or None (no rounding)" if allow_none else ""
+        raise ValueError(f"{name} must be an integer from 1 to 16{none}, got {bits!r}: use 8 for an 8-bit "
+                         f"photo (values are multiples of 1/255).")
+    return int(bits)
+
+
+def _check_real(name: str, value, *, fix: str, positive: bool = False, upper: float | None = None) -> float:
+    """A finite real number >= 0 (> 0 when ``positive``, <= ``upper`` when given)."""
+    ok = (not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
+          and (value > 0 if positive else value >= 0) and (upper is None or value <= upper))
+    if not ok:
+        cond = "> 0" if positive else ">= 0"
+        if upper is not None:
+            cond += f" and <= {upper:g}"
+        raise ValueError(f"{name} must be a finite number {cond}, got {value!r}: {fix}.")
+    return float(value)
 
 
 def _log_uniform(gen: torch.Generator, lo: float, hi: float) -> float:
@@ -121,7 +145,14 @@ def render_point_lights(height: int, width: int, lights, rgb=(1.0, 0.75, 0.45), 
 
 def apply_illuminant(linear: torch.Tensor, gains) -> torch.Tensor:
     """Multiply each channel of linear RGB (..., 3, H, W) by the light's gains (3 values or (B, 3))."""
+    if not isinstance(linear, torch.Tensor) or linear.dim() < 3 or linear.shape[-3] != 3:
+        raise ValueError(f"linear must be RGB of shape (..., 3, H, W), got "
+                         f"{tuple(linear.shape) if isinstance(linear, torch.Tensor) else type(linear).__name__}"
+                         f": drop an alpha channel with x[..., :3, :, :].")
     g = torch.as_tensor(gains, dtype=linear.dtype, device=linear.device)
+    if g.shape[-1:] != (3,) or g.dim() > 2 or not bool(torch.isfinite(g).all()) or bool((g <= 0).any()):
+        raise ValueError(f"gains must be three positive, finite values (or (B, 3)), got {gains!r}: "
+                         f"use normalize_gains((1.2, 1.0, 0.7)).")
     if g.dim() == 1:
         g = g.view(3, 1, 1)
     else:
@@ -137,6 +168,11 @@ def add_sensor_noise(linear: torch.Tensor, shot_noise: float, read_noise: float,
     ``poisson=False``: the Gaussian approximation ``y = x + N(0, shot * x + read)``.
     Either way ``E[y] = x`` and ``Var[y] = shot * x + read`` (for x >= 0).
     """
+    shot_noise = _check_real("shot_noise", shot_noise, fix="use a variance factor such as 1e-3 (0 = no shot noise)")
+    read_noise = _check_real("read_noise", read_noise, fix="use a variance such as 1e-5 (0 = no read noise)")
+    if not isinstance(linear, torch.Tensor) or not linear.is_floating_point():
+        raise TypeError(f"linear must be a floating-point tensor, got "
+                        f"{getattr(linear, 'dtype', type(linear).__name__)}: use srgb_to_linear(image).")
     x = linear.clamp_min(0.0)
     if shot_noise > 0:
         if poisson:
@@ -151,8 +187,9 @@ def add_sensor_noise(linear: torch.Tensor, shot_noise: float, read_noise: float,
 
 
 def quantize(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
-    """Round values in [0, 1] to ``2**bits`` levels (multiples of ``1 / (2**bits - 1)``)."""
-    levels = float(2 ** int(bits) - 1)
+    """Round values in [0, 1] to ``2**bits`` levels (multiples of ``1 / (2**bits - 1)``), bits 1..16."""
+    bits = _check_bits("bits", bits, allow_none=False)
+    levels = float(2 ** bits - 1)
     return torch.round(x.clamp(0.0, 1.0) * levels) / levels
 
 
@@ -196,8 +233,23 @@ def simulate_low_light(clean, domain="outdoor_daylight", *, seed: int = 0, expos
     d = get_domain(domain)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r}.")
-    if exposure is not None and not (0 < float(exposure) <= 1e3):
-        raise ValueError(f"exposure must be a positive scale such as 0.05, got {exposure!r}.")
+    if exposure is not None:
+        exposure = _check_real("exposure", exposure, positive=True, upper=1e3,
+                               fix="use a scale of the light such as 0.05 (1/20 of a good exposure)")
+    if shot_noise is not None:
+        shot_noise = _check_real("shot_noise", shot_noise,
+                                 fix=f"use a variance factor in Brooks et al.'s range {d.shot_noise_range} "
+                                     f"(0 = no shot noise)")
+    if read_noise is not None:
+        read_noise = _check_real("read_noise", read_noise, fix="use a variance such as 1e-5 (0 = no read noise)")
+    if illuminant is not None:
+        normalize_gains(illuminant)  # three positive, finite gains, or a clear error
+    out_bits = _check_bits("out_bits", out_bits)
+    adc_bits = _check_bits("adc_bits", adc_bits)
+    for flag, value in (("noise", noise), ("poisson", poisson), ("return_params", return_params),
+                        ("return_stages", return_stages)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}.")
     b, _, h, w = batch.shape
     device, dtype = batch.device, batch.dtype
     params = {"exposure": [], "illuminant": [], "shot_noise": [], "read_noise": [], "lights": [], "seed": []}
