@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
@@ -130,7 +128,9 @@ def refresh_outputs(path, *, kernel_name: str | None = None, timeout: int = 600)
     outputs of its ``# NBVAL_CHECK_OUTPUT`` cells (everything else stripped), in place."""
     import papermill as pm
 
-    path = Path(path).resolve()
+    from .runner import check_notebook_path
+
+    path = check_notebook_path(path).resolve()
     old = os.environ.get("LOWLIGHT_PROFILE")
     os.environ["LOWLIGHT_PROFILE"] = "smoke"
     try:
@@ -146,97 +146,8 @@ def refresh_outputs(path, *, kernel_name: str | None = None, timeout: int = 600)
     write_notebook(strip_outputs(nb), path)
 
 
-def find_notebooks(root=".", folders=("notebooks",)) -> list[Path]:
-    """Sorted ``.ipynb`` files in ``folders`` under ``root`` (checkpoints excluded)."""
-    found = []
-    for folder in folders:
-        d = Path(root) / folder
-        if d.is_dir():
-            found += sorted(p for p in d.glob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    return found
-
-
-def describe_failure(exc, notebook) -> str:
-    """A short, readable account of a papermill failure: notebook, cell, source excerpt, error."""
-    cell = getattr(exc, "cell_index", None)
-    if cell is None:
-        return f"{notebook}: {type(exc).__name__}: {exc}"
-    src = (getattr(exc, "source", "") or "").strip().splitlines()
-    excerpt = "\n".join("    " + line for line in src[:12]) + ("\n    ..." if len(src) > 12 else "")
-    return (f"{notebook}: cell {cell} (execution count {getattr(exc, 'exec_count', None)}) raised "
-            f"{exc.ename}: {exc.evalue}\n  source:\n{excerpt}")
-
-
-@dataclass
-class RunResult:
-    notebook: str
-    ok: bool
-    seconds: float
-    error: str = ""
-    executed: str = ""
-    html: str = ""
-
-
-def run_notebook(path, output_dir, *, profile: str = "auto", kernel_name: str | None = None,
-                 html: bool = True, timeout: int | None = None) -> RunResult:
-    """Execute one notebook with papermill (``profile`` injected), write the executed copy and,
-    with ``html``, an HTML export to ``output_dir``."""
-    import papermill as pm
-
-    path = Path(path).resolve()
-    out_dir = Path(output_dir) / path.parent.name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    executed = out_dir / path.name
-    t0 = time.perf_counter()
-    error = ""
-    try:
-        pm.execute_notebook(str(path), str(executed), parameters={"profile": profile},
-                            kernel_name=kernel_name or _kernel_name(), language="python", cwd=str(path.parent),
-                            progress_bar=False, execution_timeout=timeout)
-    except Exception as exc:  # noqa: BLE001 - reported, not hidden
-        error = describe_failure(exc, path.name)
-    seconds = time.perf_counter() - t0
-    html_path = ""
-    if html and executed.exists():
-        try:
-            from nbconvert import HTMLExporter
-
-            body, _ = HTMLExporter().from_notebook_node(_read(executed))
-            html_path = str(executed.with_suffix(".html"))
-            Path(html_path).write_text(body, encoding="utf-8")
-        except Exception as exc:  # noqa: BLE001
-            error = error or f"{path.name}: HTML export failed: {exc}"
-    return RunResult(path.name, not error, seconds, error, str(executed), html_path)
-
-
-def run_notebooks(paths, output_dir="build", *, profile: str = "auto", html: bool = True,
-                  kernel_name: str | None = None, echo=print) -> list[RunResult]:
-    """Run each notebook in ``paths`` (see :func:`run_notebook`) and print a summary table."""
-    old = os.environ.get("LOWLIGHT_PROFILE")
-    if profile != "auto":
-        os.environ["LOWLIGHT_PROFILE"] = profile
-    results = []
-    try:
-        for p in paths:
-            echo(f"running {p} ...")
-            r = run_notebook(p, output_dir, profile=profile, kernel_name=kernel_name, html=html)
-            echo(f"  {'ok' if r.ok else 'FAILED'} in {r.seconds:.1f} s")
-            results.append(r)
-    finally:
-        if old is None:
-            os.environ.pop("LOWLIGHT_PROFILE", None)
-        else:
-            os.environ["LOWLIGHT_PROFILE"] = old
-    width = max([len("notebook")] + [len(r.notebook) for r in results])
-    echo("")
-    echo(f"{'notebook':<{width}}  status  seconds")
-    for r in results:
-        echo(f"{r.notebook:<{width}}  {'ok' if r.ok else 'FAILED':<6}  {r.seconds:7.1f}")
-    for r in results:
-        if not r.ok:
-            echo("")
-            echo(r.error)
-    return results
+# The run part lives in lowlight_course.runner; these names stay importable from here.
+from .runner import RunResult, describe_failure, find_notebooks, run_notebook, run_notebooks  # noqa: E402
 
 
 _EXERCISE_NAMES = ("DEFAULT_HINT", "MARKDOWN_PLACEHOLDER", "ExerciseError", "exercise_source", "exercise_markdown",
