@@ -60,3 +60,149 @@ def test_checks_are_fast():
     for check, ref in refs:
         assert check(ref, verbose=False).passed, check.__name__
     assert time.perf_counter() - t0 < 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Every check is safe against hostile learner code (issue 9 item 4)
+# ---------------------------------------------------------------------------------------------
+from lowlight_course.checks import _core  # noqa: E402
+
+ALL_CHECKS = [C.check_mse, C.check_psnr, C.check_gaussian_window, C.check_ssim, C.check_soft_histogram,
+              C.check_balanced_weights, C.check_augmentation, C.check_noise_estimator, C.check_stalled_terms]
+
+
+def _spin(*a, **k):
+    while True:
+        pass
+
+
+def _sleep(*a, **k):
+    time.sleep(600)
+
+
+def _exit(*a, **k):
+    import sys
+    sys.exit(0)
+
+
+def _quit(*a, **k):
+    exit()
+
+
+def _interrupt(*a, **k):
+    raise KeyboardInterrupt
+
+
+def _chatty(*a, **k):
+    for i in range(10_000):
+        print(f"debug line {i}")
+    raise NotImplementedError("still printing")
+
+
+HOSTILE = {"infinite loop": (_spin, "did not finish within 0.5 s"), "10-minute sleep": (_sleep, "did not finish"),
+           "sys.exit()": (_exit, "stop the program"), "exit()": (_quit, "stop the program"),
+           "KeyboardInterrupt": (_interrupt, "KeyboardInterrupt")}
+
+
+@pytest.fixture
+def short_limits(monkeypatch):
+    monkeypatch.setattr(_core, "CALL_TIMEOUT", 0.5)
+    monkeypatch.setattr(_core, "CASE_TIMEOUT", 1.0)
+
+
+def _clean(result, out):
+    for text in (result.message, out):
+        assert "Traceback" not in text and 'File "' not in text, text
+        assert "allow_unused" not in text and "retain_graph" not in text, text
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("kind", list(HOSTILE))
+def test_hostile_functions_get_a_verdict_in_time(check, kind, short_limits, capsys):
+    fn, phrase = HOSTILE[kind]
+    t0 = time.perf_counter()
+    result = check(fn)
+    took = time.perf_counter() - t0
+    out = capsys.readouterr().out
+    assert not result.passed and result.implemented
+    assert phrase in result.message, result.message
+    assert "not run" in result.message or len(result.cases) == 1  # the check stopped at the first such call
+    assert took < 3.0, f"{check.__name__} took {took:.1f} s on {kind}"
+    _clean(result, out)
+
+
+@pytest.mark.parametrize("check", ALL_CHECKS, ids=lambda c: c.__name__)
+def test_printing_learner_code_shows_only_a_few_lines(check, capsys):
+    result = check(_chatty)
+    out = capsys.readouterr().out
+    assert not result.implemented
+    assert out.count("debug line") <= 3, out[:2000]
+
+
+def test_printing_is_reported_with_the_verdict(capsys):
+    def chatty_mse(p, t):
+        print("shapes", tuple(p.shape))
+        return ((p - t) ** 2).mean()
+
+    result = C.check_mse(chatty_mse)
+    out = capsys.readouterr().out
+    assert result.passed
+    assert "printed" in out and out.count("| shapes") == 3
+
+
+IN_PLACE = {
+    C.check_mse: lambda p, t: ((p.mul_(1.5).clamp_(0, 1) - t) ** 2).mean(),
+    C.check_psnr: lambda p, t, data_range=1.0: M.psnr(p.sub_(t).add_(t), t, data_range=data_range)
+    if not p.requires_grad else M.psnr(p, t),
+    C.check_ssim: lambda p, t, *a, **k: L.ssim(p.mul_(0.5), t),
+    C.check_soft_histogram: lambda x, bins=16, **k: L.soft_histogram(x.pow_(2), bins),
+}
+
+
+@pytest.mark.parametrize("check", list(IN_PLACE), ids=lambda c: c.__name__)
+def test_in_place_modification_is_named(check, capsys):
+    result = check(IN_PLACE[check])
+    out = capsys.readouterr().out
+    assert not result.passed and "in place" in result.message, result.message
+    assert "modifies its input in place" in result.mistakes
+    _clean(result, out)
+
+
+@pytest.mark.parametrize("check,ref", [(C.check_mse, L.mse), (C.check_ssim, L.ssim)], ids=["mse", "ssim"])
+def test_result_with_requires_grad_but_no_graph(check, ref, capsys):
+    def rebuilt(p, t, *a, **k):
+        return torch.tensor(float(ref(p.detach(), t)), requires_grad=True)
+
+    result = check(rebuilt)
+    out = capsys.readouterr().out
+    assert not result.passed and "not connected to the input" in result.message, result.message
+    _clean(result, out)
+
+
+def test_a_check_stops_after_a_timeout(short_limits, capsys):
+    calls = []
+
+    def slow_once(p, t):
+        calls.append(1)
+        _spin()
+
+    result = C.check_mse(slow_once)
+    assert len(calls) == 1 and result.message.count("not run") == len(result.cases) - 1
+
+
+def test_learner_backward_that_hangs_is_stopped(short_limits, capsys):
+    class Hang(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.clone()
+
+        @staticmethod
+        def backward(ctx, g):
+            _spin()
+
+    def mse_hanging_backward(p, t):
+        return ((Hang.apply(p) - t) ** 2).mean()
+
+    t0 = time.perf_counter()
+    result = C.check_mse(mse_hanging_backward)
+    assert not result.passed and "backward" in result.message and time.perf_counter() - t0 < 3.0

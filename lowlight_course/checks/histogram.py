@@ -5,7 +5,7 @@ from typing import Callable
 
 import torch
 
-from ._core import CheckResult, _Fail, _call, _run, _tensor, _photo_pair, _gen
+from ._core import CheckResult, _grad, _Fail, _call, _run, _tensor, _photo_pair, _gen
 
 __all__ = ['check_soft_histogram']
 
@@ -86,12 +86,8 @@ def check_soft_histogram(soft_histogram: Callable, verbose: bool = True) -> Chec
         if not out.requires_grad:
             raise _Fail("the histogram has no gradient (no grad_fn): torch.histc and counting with "
                         "comparisons are not differentiable.")
-        weights = torch.linspace(-1, 1, 16)
-        try:
-            (grad,) = torch.autograd.grad((out * weights).sum(), x, allow_unused=True)
-        except RuntimeError as exc:
-            raise _Fail(f"backward failed: {exc}") from None
-        if grad is None or not torch.isfinite(grad).all() or float(grad.abs().max()) == 0.0:
+        grad = _grad(out, x, torch.linspace(-1, 1, 16), what="the histogram")
+        if float(grad.abs().max()) == 0.0:
             raise _Fail("the gradient with respect to the pixels is zero, None or not finite.")
         frac = float((grad.abs() > 0).float().mean())
         if frac < 0.5:
