@@ -1,7 +1,7 @@
 """The ``lowlight-course`` command line: jobs people run outside a notebook.
 
     lowlight-course doctor                         check the environment
-    lowlight-course run [--profile P] [--output build] [--solutions] [NOTEBOOK ...]
+    lowlight-course run [--profile P] [--output build] [--solutions] [--timeout S] [NOTEBOOK ...]
     lowlight-course build-exercises [--check]      regenerate exercises/ from solutions/
     lowlight-course refresh-outputs NOTEBOOK ...   re-execute (smoke) and keep checked outputs
     lowlight-course strip [--all] NOTEBOOK ...     strip outputs (keeps checked ones unless --all)
@@ -102,29 +102,63 @@ def doctor(echo=print) -> int:
     return 0
 
 
+def _error(message: str) -> int:
+    """Print a one-line error (no traceback) and return the usage-error exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
 def _cmd_run(args) -> int:
-    from lowlight_course.notebook_tools import find_notebooks, run_notebooks
+    """Exit 0 all ran, 1 a notebook failed, 2 bad arguments (no notebook, unusable --output)."""
+    from lowlight_course.runner import (NotebookPathError, OutputError, check_notebook_path, check_output_dir,
+                                        find_notebooks, run_notebooks)
 
     root = Path(args.root)
     if args.notebooks:
-        paths = [Path(p) for p in args.notebooks]
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            print(f"no such notebook: {', '.join(missing)}", file=sys.stderr)
-            return 2
+        try:
+            paths = [check_notebook_path(p) for p in args.notebooks]
+        except NotebookPathError as exc:
+            return _error(str(exc))
     else:
-        folders = ("notebooks", "solutions") if args.solutions else ("notebooks",)
+        if not (root / "notebooks").is_dir():
+            return _error(f"no notebooks/ folder in {root.resolve()}: run this in the course folder, pass "
+                          f"--root COURSE_FOLDER, or name the notebooks to run")
+        folders = ["notebooks"]
+        if args.solutions:
+            if (root / "solutions").is_dir():
+                folders.append("solutions")
+            else:
+                print(f"note: no solutions/ folder in {root.resolve()} (a learner's copy?): running notebooks/ "
+                      f"only", file=sys.stderr)
         paths = find_notebooks(root, folders)
     if not paths:
-        print("no notebooks found", file=sys.stderr)
-        return 2
-    results = run_notebooks(paths, args.output, profile=args.profile, html=not args.no_html)
+        return _error(f"no notebooks found in {root.resolve() / 'notebooks'}")
+    protected = find_notebooks(root, ("notebooks", "solutions", "exercises"))
+    try:
+        check_output_dir(paths, args.output, protected=protected)
+        results = run_notebooks(paths, args.output, profile=args.profile, html=not args.no_html,
+                                timeout=args.timeout)
+    except OutputError as exc:
+        return _error(str(exc))
+    except OSError as exc:
+        return _error(f"cannot write to --output {args.output}: {exc.strerror or exc} "
+                      f"({exc.filename or args.output}); pass another folder")
     failed = [r for r in results if not r.ok]
     if failed:
         print(f"\n{len(failed)} of {len(results)} notebook(s) failed: "
               f"{', '.join(r.notebook for r in failed)}", file=sys.stderr)
         return 1
-    print(f"\nall {len(results)} notebook(s) ran; executed copies and HTML in {args.output}/")
+    print(f"\nall {len(results)} notebook(s) ran; executed copies, HTML and timings.json in {args.output}/")
     return 0
 
 
@@ -153,14 +187,36 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _writable_notebooks(names) -> list[Path] | str:
+    """The notebooks as paths, or a one-line error (missing, a folder, not a notebook, read-only)."""
+    from lowlight_course.runner import NotebookPathError, check_notebook_path
+
+    paths = []
+    for nb in names:
+        try:
+            p = check_notebook_path(nb)
+        except NotebookPathError as exc:
+            return str(exc)
+        if not os.access(p, os.W_OK) or not os.access(p.parent, os.W_OK | os.X_OK):
+            return f"{nb}: is read-only (file or folder); copy the course to a folder you can write to"
+        paths.append(p)
+    return paths
+
+
 def _cmd_refresh(args) -> int:
+    """Exit 0 refreshed, 1 a notebook failed to execute, 2 bad arguments (nothing executed)."""
     from lowlight_course.notebook_tools import describe_failure, refresh_outputs
 
+    paths = _writable_notebooks(args.notebooks)
+    if isinstance(paths, str):
+        return _error(paths)
     status = 0
-    for nb in args.notebooks:
+    for nb in paths:
         try:
             refresh_outputs(nb)
             print(f"refreshed {nb}")
+        except OSError as exc:
+            return _error(f"cannot write {nb}: {exc.strerror or exc}")
         except Exception as exc:  # noqa: BLE001
             print(describe_failure(exc, nb), file=sys.stderr)
             status = 1
@@ -168,10 +224,17 @@ def _cmd_refresh(args) -> int:
 
 
 def _cmd_strip(args) -> int:
+    """Exit 0 stripped, 2 bad arguments (every path is checked before any file is written)."""
     from lowlight_course.notebook_tools import _read, strip_outputs, write_notebook
 
-    for nb in args.notebooks:
-        changed = write_notebook(strip_outputs(_read(nb), keep_checked=not args.all), nb)
+    paths = _writable_notebooks(args.notebooks)
+    if isinstance(paths, str):
+        return _error(paths)
+    for nb in paths:
+        try:
+            changed = write_notebook(strip_outputs(_read(nb), keep_checked=not args.all), nb)
+        except OSError as exc:
+            return _error(f"cannot write {nb}: {exc.strerror or exc}")
         print(f"{'stripped' if changed else 'unchanged'} {nb}")
     return 0
 
@@ -187,6 +250,8 @@ def main(argv=None) -> int:
     p.add_argument("--output", default="build")
     p.add_argument("--solutions", action="store_true", help="also run solutions/")
     p.add_argument("--no-html", action="store_true")
+    p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="stop a notebook that runs longer than this (default: no limit)")
     p.add_argument("notebooks", nargs="*")
     p = sub.add_parser("build-exercises", parents=[common], help="generate exercises/ from solutions/")
     p.add_argument("--check", action="store_true", help="only check; exit 1 listing differences")

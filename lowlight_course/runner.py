@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -102,6 +103,18 @@ def describe_failure(exc, notebook) -> str:
 # ---------------------------------------------------------------------------------------------
 # Output folder checks
 # ---------------------------------------------------------------------------------------------
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (permissions, and a read-only file system)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    return True
+
+
 def _executed_path(path: Path, output_dir) -> Path:
     return Path(output_dir) / path.parent.name / path.name
 
@@ -129,7 +142,7 @@ def check_output_dir(paths, output_dir, *, protected=()) -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise OutputError(f"--output {output_dir}: {probe} is a file, not a folder; pass a folder, e.g. --output build")
-    if not os.access(probe, os.W_OK | os.X_OK):
+    if not _writable(probe):
         raise OutputError(f"--output {output_dir}: {probe} is not writable; pass a folder you can write "
                           f"to, e.g. --output ~/lowlight-build")
 
