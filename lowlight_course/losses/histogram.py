@@ -108,8 +108,10 @@ def _prepare(x, mode, lo, hi):
         raise ImageInputError(f"mode must be one of {_MODES}, got {mode!r}.")
     if mode == "luminance":
         if x.shape[1] != 3:
+            fix = (f"drop the alpha channel with x[:, :3]" if x.shape[1] == 4
+                   else "use mode='channels' (one histogram per channel)")
             raise ImageInputError(f"mode='luminance' needs RGB images (3 channels), got {x.shape[1]} "
-                                  f"channel(s): use mode='channels'.")
+                                  f"channel(s) (shape {tuple(x.shape)}): {fix}.")
         w = torch.tensor(REC709_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         x = (x * w).sum(dim=1, keepdim=True)
     return x.clamp(lo, hi).flatten(2)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._validation import ImageInputError, check_image, check_pair, check_reduction
+from .._validation import ImageInputError, check_channels, check_image, check_pair, check_reduction
 
 __all__ = [
     "ZERO_DCE_WEIGHTS", "spatial_consistency_loss", "exposure_control_loss", "color_constancy_loss",
@@ -176,9 +176,7 @@ def color_constancy_loss(enhanced: torch.Tensor, reduction: str = "mean") -> tor
     """
     check_image(enhanced, "enhanced")
     check_reduction(reduction)
-    if enhanced.shape[1] != 3:
-        raise ImageInputError(f"enhanced must have 3 colour channels (RGB) for the Gray-World colour "
-                              f"loss, got {enhanced.shape[1]} (shape {tuple(enhanced.shape)}).")
+    check_channels(enhanced, "enhanced", (3,), "the Gray-World colour loss")
     m = enhanced.mean(dim=(2, 3))                 # (B, 3)
     r, g, b = m.unbind(dim=1)
     s = (r - g) ** 4 + (r - b) ** 4 + (g - b) ** 4  # sum of D_pq^2
