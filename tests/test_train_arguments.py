@@ -108,6 +108,7 @@ ROWS = [
     ("val_every without val", {"val_every": 3}, ValueError, ["val_every=3", "without val", "val=("]),
     ("amp str", {"amp": "bf16"}, TypeError, ["amp", "True or False"]),
     ("progress int", {"progress": 1}, TypeError, ["progress", "True or False"]),
+    ("on_interrupt unknown", {"on_interrupt": "ignore"}, ValueError, ["on_interrupt", "'return'", "'raise'"]),
     ("desc int", {"desc": 3}, TypeError, ["desc", "string"]),
     ("seed None", {"seed": None}, TypeError, ["seed", "integer", "seed=0"]),
     ("seed float", {"seed": 0.5}, TypeError, ["seed", "integer"]),

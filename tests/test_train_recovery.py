@@ -226,3 +226,14 @@ def test_cuda_error_and_interrupt_put_model_and_loss_back_on_the_cpu(tiny_pairs)
             h = err.history
         assert len(h) == 3
         assert next(net.parameters()).device.type == "cpu" and crit.s.device.type == "cpu"
+
+
+def test_on_interrupt_raise_propagates_with_the_history(tiny_pairs, bars, capsys):
+    net = _net()
+    with pytest.raises(KeyboardInterrupt) as err:
+        fit(net, FailsAt(3, _raise(KeyboardInterrupt())), tiny_pairs, steps=10, batch_size=4,
+            on_interrupt="raise")
+    h = err.value.history
+    assert len(h) == 3 and h.interrupted and err.value.step == 3
+    assert any("at step 3 of 10" in n for n in err.value.__notes__)
+    assert bars[0].closed and capsys.readouterr().out == ""

@@ -35,6 +35,7 @@ class FitArguments:
     amp: bool
     progress: bool
     desc: str | None
+    on_interrupt: str = "return"
 
 
 def _kind(value) -> str:
@@ -71,7 +72,8 @@ def _bool(name: str, value) -> bool:
 
 
 def check_arguments(*, steps, batch_size, lr, loss_lr, seed, log_every, grad_norm_every, val,
-                    val_every, clip_grad, warmup_steps, amp, progress, desc) -> FitArguments:
+                    val_every, clip_grad, warmup_steps, amp, progress, desc,
+                    on_interrupt="return") -> FitArguments:
     """Validate fit's scalar arguments; return them normalised. Raises TypeError / ValueError."""
     steps = _int("steps", steps, minimum=1, example="steps=200")
     if warmup_steps is None:
@@ -92,6 +94,9 @@ def check_arguments(*, steps, batch_size, lr, loss_lr, seed, log_every, grad_nor
                          f"e.g. val=(val_low, val_high).")
     if desc is not None and not isinstance(desc, str):
         raise TypeError(f"desc must be a string (the progress-bar label), got {_kind(desc)}.")
+    if on_interrupt not in ("return", "raise"):
+        raise ValueError(f"on_interrupt must be 'return' (keep the history and return it) or 'raise' "
+                         f"(re-raise KeyboardInterrupt with .history), got {on_interrupt!r}.")
     return FitArguments(
         steps=steps,
         batch_size=_int("batch_size", batch_size, minimum=1, example="batch_size=16"),
@@ -102,7 +107,7 @@ def check_arguments(*, steps, batch_size, lr, loss_lr, seed, log_every, grad_nor
         log_every=_int("log_every", log_every, minimum=1, example="log_every=1 (every step)"),
         grad_norm_every=grad_norm_every, val_every=val_every, clip_grad=clip_grad,
         warmup_steps=warmup_steps, amp=_bool("amp", amp), progress=_bool("progress", progress),
-        desc=desc)
+        desc=desc, on_interrupt=on_interrupt)
 
 
 def check_model(model) -> None:

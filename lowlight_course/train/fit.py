@@ -23,7 +23,7 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
         optimizer="adam", device="auto", amp: bool = True, seed: int = 0, progress: bool = True,
         log_every: int = 1, grad_norm_every: int = 10, val=None, val_every: int | None = None,
         desc: str | None = None, clip_grad: float | None = None, warmup_steps: int = 0,
-        loss_lr: float | None = None) -> History:
+        loss_lr: float | None = None, on_interrupt: str = "return") -> History:
     """Train ``model`` to minimise ``loss_fn`` on ``train``; return the :class:`History`.
 
     Args:
@@ -68,11 +68,15 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
             step, so at ``lr=1e-3`` they barely move in a short run; ``loss_lr=0.1`` lets them
             reach their equilibrium. Warm-up scales it like ``lr``; recorded in
             ``history.loss_lr``. Ignored when the loss has no trainable parameters.
+        on_interrupt: what ``KeyboardInterrupt`` during the loop does: ``"return"`` (default) prints
+            one line and returns the history so far; ``"raise"`` re-raises it with ``.history``
+            attached (for code that must not go on with a half-trained model, such as a cached
+            check, or a cell that trains several models in a loop).
 
     Returns:
         The :class:`History`. Stopped by ``KeyboardInterrupt`` (Jupyter's stop button) during the
         loop, fit prints one line naming the step, and returns the history of the steps before it
-        with ``history.interrupted = True``.
+        with ``history.interrupted = True`` (``on_interrupt="raise"``: it propagates instead).
 
     Raises:
         TypeError, ValueError: an argument that would train wrong, before anything moves.
@@ -98,13 +102,13 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
     args = check_arguments(steps=steps, batch_size=batch_size, lr=lr, loss_lr=loss_lr, seed=seed,
                            log_every=log_every, grad_norm_every=grad_norm_every, val=val,
                            val_every=val_every, clip_grad=clip_grad, warmup_steps=warmup_steps,
-                           amp=amp, progress=progress, desc=desc)
+                           amp=amp, progress=progress, desc=desc, on_interrupt=on_interrupt)
     if not torch.is_grad_enabled():
         raise RuntimeError("fit was called with gradients disabled (inside torch.no_grad() or "
                            "torch.inference_mode()), so nothing could train: call it outside that block.")
     dev = resolve_device(device)
     hist = History()
-    with Recovery(model, loss_fn, hist, args.steps) as rec:
+    with Recovery(model, loss_fn, hist, args.steps, absorb_interrupt=args.on_interrupt == "return") as rec:
         run = build_run(model, loss_fn, train, val, optimizer, dev, args)
         describe_run(hist, run, seed=args.seed, steps=args.steps, lr=args.lr, loss_lr=args.loss_lr,
                      optimizer=optimizer)

@@ -5,7 +5,8 @@ exception) the progress bar closes, the model returns to the device and the trai
 came with, and a loss module to its own device. Then:
 
 * ``KeyboardInterrupt`` (Jupyter's stop button) is absorbed: one line says where the run stopped,
-  ``history.interrupted`` is True and ``fit`` returns the history;
+  ``history.interrupted`` is True and ``fit`` returns the history (or, with
+  ``absorb_interrupt=False``, it propagates with ``.history`` attached);
 * a NaN or Inf (:class:`~.errors.Divergence` from the step) becomes a
   :class:`~.errors.TrainingDivergedError` naming the step and the term, with ``.history``;
 * any other exception from the loop propagates unchanged (type and traceback) with ``.history`` and
@@ -28,8 +29,9 @@ __all__ = ["Recovery"]
 class Recovery:
     """Context manager around one run; set ``.step`` to the step in progress, ``.bar`` once made."""
 
-    def __init__(self, model: nn.Module, loss_fn, hist: History, steps: int):
+    def __init__(self, model: nn.Module, loss_fn, hist: History, steps: int, *, absorb_interrupt: bool = True):
         self.model, self.loss_fn, self.hist, self.steps = model, loss_fn, hist, steps
+        self.absorb_interrupt = absorb_interrupt
         self.model_home, self.model_mode = home_device(model), model.training
         self.loss_home = home_device(loss_fn) if isinstance(loss_fn, nn.Module) else None
         self.step: int | None = None
@@ -62,6 +64,9 @@ class Recovery:
         if isinstance(exc, KeyboardInterrupt):
             self.hist.interrupted = True
             self.hist.extra["interrupted_at_step"] = self.step
+            if not self.absorb_interrupt:
+                self._attach(exc)
+                return False
             print(f"fit: interrupted at step {self.step} of {self.steps}; returning the history of the "
                   f"steps before it ({len(self.hist)} recorded, history.interrupted is True).", flush=True)
             return True
@@ -80,7 +85,7 @@ class Recovery:
                f"Training diverged at step {d.step}: {what} became NaN or Inf.")
         return TrainingDivergedError(f"{msg} {DIVERGENCE_FIXES}", step=d.step, terms=list(d.names), history=hist)
 
-    def _attach(self, exc: Exception) -> None:
+    def _attach(self, exc: BaseException) -> None:
         where = f"at step {self.step} of {self.steps}"
         try:
             exc.history = self.hist
