@@ -89,3 +89,40 @@ def test_run_and_refresh_outputs(tmp_path, capsys):
     nb = nbformat.read(str(nb_dir / "01_good.ipynb"), as_version=4)
     assert [o["text"] for o in nb.cells[1].outputs] == ["auto smoke\n"]
     assert nb.cells[2].outputs == [] and "papermill" not in nb.metadata
+
+
+@pytest.mark.notebook
+def test_run_writes_a_timing_table_and_timings_json(tmp_path, capsys):
+    import json
+
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    for name, code in [("01_small.ipynb", "x = 1"), ("02_bigger.ipynb", "buf = bytearray(80_000_000)\nbuf[::4096] = b'1' * len(buf[::4096])"),
+                       ("03_slow.ipynb", "import time\ntime.sleep(60)")]:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell('profile = "auto"', metadata={"tags": ["parameters"]}),
+                    nbformat.v4.new_code_cell(code)]
+        nbformat.write(nb, str(nb_dir / name))
+    out_dir = tmp_path / "build"
+    rc = main(["run", "--root", str(tmp_path), "--profile", "smoke", "--no-html", "--timeout", "10",
+               "--output", str(out_dir)])
+    out = capsys.readouterr().out
+    assert rc == 1                                           # 03_slow ran out of time
+    assert "notebook" in out and "seconds" in out and "peak MB" in out and "timings.json" in out
+    data = json.loads((out_dir / "timings.json").read_text())
+    assert data["profile"] == "smoke" and data["timeout_s"] == 10
+    machine = data["machine"]
+    assert machine["cpu_count"] >= 1 and machine["torch_threads"] >= 1
+    assert {"ATEN_CPU_CAPABILITY", "cpu_capability", "OMP_NUM_THREADS"} <= set(machine)
+    assert len(data["loadavg_start"]) == 3 and len(data["loadavg_end"]) == 3
+    rows = {r["notebook"]: r for r in data["notebooks"]}
+    assert list(rows) == ["01_small.ipynb", "02_bigger.ipynb", "03_slow.ipynb"]
+    assert rows["01_small.ipynb"]["ok"] and rows["02_bigger.ipynb"]["ok"] and not rows["03_slow.ipynb"]["ok"]
+    assert "timed out after 10 s" in rows["03_slow.ipynb"]["error"]
+    assert 8 < rows["03_slow.ipynb"]["seconds"] < 45          # stopped by --timeout, not after 60 s
+    assert all(r["seconds"] > 0 and r["path"].endswith(r["notebook"]) for r in rows.values())
+    assert data["total_seconds"] >= sum(r["seconds"] for r in rows.values()) - 0.01
+    if sys.platform.startswith("linux"):
+        small, bigger = rows["01_small.ipynb"]["peak_rss_mb"], rows["02_bigger.ipynb"]["peak_rss_mb"]
+        assert small > 10 and bigger > small + 60               # the kernel's own peak (80 MB more)
+    assert (out_dir / "notebooks" / "01_small.ipynb").exists()
