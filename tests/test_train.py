@@ -164,3 +164,58 @@ def test_nan_prediction_raises_diverged_not_input_error(tiny_pairs):
     with pytest.raises(TrainingDivergedError, match="model output") as err:
         fit(Exploding(), lambda p, t, l: mse(p, t), tiny_pairs, steps=10, batch_size=4, progress=False)
     assert err.value.step == 3 and len(err.value.history.loss) == 3
+
+
+def test_history_new_fields_are_plain_and_serialisable(tiny_pairs):
+    import json
+
+    h = fit(UNet(base=4), mse, tiny_pairs, steps=3, batch_size=4, progress=False)
+    d = h.as_dict()
+    assert d["interrupted"] is False and d["loss_lr"] == []
+    assert json.loads(json.dumps(d))["steps"] == [0, 1, 2]
+    assert repr(History()) == "History(empty)" and "interrupted" in repr(History(interrupted=True))
+
+
+def test_fit_gives_back_the_train_eval_mode(tiny_pairs):
+    net = UNet(base=4)
+    net.eval()
+    fit(net, mse, tiny_pairs, steps=2, batch_size=4, progress=False)
+    assert not net.training
+    net.train()
+    fit(net, mse, tiny_pairs, steps=2, batch_size=4, progress=False)
+    assert net.training
+
+
+def test_each_part_imports_alone():
+    import importlib
+
+    parts = ["arguments", "data", "devices", "errors", "evaluate", "fit", "history", "predict",
+             "record", "recovery", "run", "step"]
+    for part in parts:
+        mod = importlib.import_module(f"lowlight_course.train.{part}")
+        assert mod.__doc__ and mod.__all__, part  # one job each, said in its docstring
+        for name in mod.__all__:
+            assert getattr(mod, name).__doc__, f"{part}.{name} has no docstring"
+
+
+def test_resolve_device():
+    from lowlight_course.train import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device(None).type in ("cpu", "cuda") and resolve_device("Auto") == resolve_device("auto")
+    with pytest.raises(ValueError, match="device='cuda'"):
+        resolve_device("gpu")
+    with pytest.raises(ValueError, match="'auto'"):
+        resolve_device("cpu:x")
+
+
+def test_predict_rejects_bad_batch_size_and_keeps_mode(tiny_pairs):
+    net = UNet(base=4)
+    net.eval()
+    predict(net, tiny_pairs[0][:2])
+    assert not net.training
+    with pytest.raises(ValueError, match="batch_size"):
+        predict(net, tiny_pairs[0], batch_size=0)
+    with pytest.raises(TypeError, match="Module"):
+        predict(lambda x: x, tiny_pairs[0])
