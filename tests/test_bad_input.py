@@ -43,6 +43,8 @@ IMAGE_ROWS = {
     "NaN": (lambda x: _with(x, (0, 0, 0, 0), float("nan")), "NaN"),
     "Inf": (lambda x: _with(x, (0, 0, 0, 0), float("inf")), "Inf"),
     "0-255 values": (lambda x: x * 255, "divide them by 255"),
+    # a very dark 8-bit photo (whole numbers 0, 1, 2) used to pass as [0, 1]
+    "very dark 8-bit values": (lambda x: (x * 2.4).floor(), "divide them by 255"),
     "not a tensor": (lambda x: x.numpy(), "torch.Tensor"),
 }
 
