@@ -141,6 +141,8 @@ ROWS = [
      ["(1, 3, 32, 32)", "(C, H, W)"]),
     ("dataset pair shapes", lambda tp: {"train": ItemPairs(*tp, lambda a, b: (a, b[:, :16]))}, ValueError,
      ["differ in shape"]),
+    ("dataset of strings", lambda tp: {"train": ItemPairs(*tp, lambda a, b: ("a.png", "b.png"))}, TypeError,
+     ["str", "to_tensor"]),
     ("val dataset of dicts", lambda tp: {"val": DictPairs(*tp)}, TypeError, ["val is a Dataset", "dicts"]),
     ("train with NaN", lambda tp: {"train": (tp[0].clone().index_fill_(0, torch.tensor([3]), NAN), tp[1])},
      ValueError, ["NaN", "image 3", "nan_to_num"]),
@@ -269,6 +271,12 @@ def test_fit_under_no_grad_says_so(tiny_pairs):
 def test_good_edge_values_are_accepted(tiny_pairs, change):
     h = call(tiny_pairs, **change)
     assert len(h) == STEPS and h.loss_lr == []
+
+
+def test_data_that_requires_grad_is_not_pulled_into_the_graph(tiny_pairs):
+    low, high = (t.clone().requires_grad_(True) for t in tiny_pairs)
+    assert len(call(tiny_pairs, train=(low, high))) == STEPS
+    assert low.grad is None and high.grad is None
 
 
 def test_numpy_numbers_are_accepted():

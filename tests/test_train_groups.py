@@ -112,3 +112,12 @@ def test_no_loss_parameters_keeps_one_group():
 
     _train(lambda p, t, l: ((p - t) ** 2).mean(), steps=2, optimizer=factory)
     assert all(isinstance(p, torch.Tensor) for p in seen["params"])  # a plain list, as before
+
+
+def test_loss_lr_with_the_groups_merged_by_the_optimizer_is_rejected():
+    def merged(params):
+        return torch.optim.Adam([p for g in params for p in g["params"]])
+
+    with pytest.raises(ValueError, match="cannot apply"):
+        _train(_uncertainty(), steps=2, optimizer=merged, loss_lr=0.1)
+    assert len(_train(_uncertainty(), steps=2, optimizer=merged)) == 2  # without loss_lr it trains

@@ -27,7 +27,12 @@ def _check_item(item, what: str) -> None:
         got = f"a {len(item)}-tuple" if isinstance(item, (tuple, list)) else f"a {type(item).__name__}"
         raise TypeError(f"{what}[0] is {got}; each item of a {what} Dataset must be a (low, high) pair "
                         f"of (C, H, W) image tensors.")
-    low, high = (torch.as_tensor(t) for t in item)
+    try:
+        low, high = (torch.as_tensor(t) for t in item)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{what}[0] holds {type(item[0]).__name__} and {type(item[1]).__name__}; the pair "
+                        f"must be tensors (or arrays) of shape (C, H, W), e.g. "
+                        f"torchvision.transforms.functional.to_tensor(img) for a PIL image.") from None
     for name, t in (("low", low), ("high", high)):
         if not t.is_floating_point():
             raise TypeError(f"{what}[0] {name} image has dtype {t.dtype}; fit would train on values "
@@ -71,6 +76,8 @@ class PairData:
                                      f"e.g. {name}.nan_to_num(0.0).clamp(0, 1).")
             # Small sets (every course profile) live on the device once: no per-step copies.
             on_device = (low.numel() + high.numel()) * low.element_size() < 2 ** 30
+            # detached: a tensor that requires grad would pull every step's graph into the data
+            low, high = low.detach(), high.detach()
             self.low = low.to(device) if on_device else low
             self.high = high.to(device) if on_device else high
             self.dataset = None

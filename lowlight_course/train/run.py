@@ -105,6 +105,10 @@ def build_run(model: nn.Module, loss_fn, train, val, optimizer, device: torch.de
     loss_ids = {id(p) for p in loss_params}
     loss_groups = [i for i, g in enumerate(opt.param_groups) if g["params"] and all(id(p) in loss_ids for p in g["params"])]
     peaks = [loss_peak if i in loss_groups else args.lr for i in range(len(opt.param_groups))]
+    if loss_params and args.loss_lr is not None and not loss_groups:
+        raise ValueError(f"loss_lr={args.loss_lr} cannot apply: the optimizer put the loss's parameters in "
+                         f"a group with the model's. Keep the groups fit passes, e.g. "
+                         f"optimizer=lambda params: torch.optim.SGD(params, lr=0.01).")
     model_group = next((i for i in range(len(peaks)) if i not in loss_groups), 0)
 
     amp_dtype = None
