@@ -8,7 +8,7 @@ CONSTRAINTS ?= constraints/tested.txt
 PROFILE     ?= auto
 PYTEST_ARGS ?= -n auto
 
-.PHONY: lab run test bench exercises check-env clean
+.PHONY: lab run test test-suite test-course bench exercises check-env clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,27 @@ lab: $(VENV)/.course-installed
 run: $(VENV)/.course-installed
 	$(BIN)/lowlight-course run --profile $(PROFILE) --output build
 
-test: $(VENV)/.dev-installed
+# `make test` is CI: the suite, then the course executed as learners run it (test-course).
+test:
+	@.ci/timed "install: venv, package and test tools" $(MAKE) --no-print-directory $(VENV)/.dev-installed
+	@.ci/timed "suite: unit tests, every notebook under smoke (papermill, nbval)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-course
+
+test-suite: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every lecture and solution, headless, the way learners run them: `smoke` and `cpu`, on the CPU
+# kernels other machines pick (ATEN_CPU_CAPABILITY; oneDNN and MKL limited to match) with 2 threads.
+# An assert that flips between these rows states rounding noise, not an effect. Each row writes the
+# executed notebooks and timings.json under build/course/<row>/.
+COURSE_RUN  = $(BIN)/lowlight-course run --solutions --no-html
+KERNELS_DEFAULT = ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
+KERNELS_AVX2    = ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+test-course: $(VENV)/.course-installed
+	@.ci/timed "course: smoke, no-SIMD kernels (default), 2 threads" env $(KERNELS_DEFAULT) OMP_NUM_THREADS=2 MPLBACKEND=Agg $(COURSE_RUN) --profile smoke --output build/course/smoke-default
+	@.ci/timed "course: smoke, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) OMP_NUM_THREADS=2 MPLBACKEND=Agg $(COURSE_RUN) --profile smoke --output build/course/smoke-avx2
+	@.ci/timed "course: cpu, this machine's kernels, 2 threads" env OMP_NUM_THREADS=2 MPLBACKEND=Agg $(COURSE_RUN) --profile cpu --output build/course/cpu-native
+	@.ci/timed "course: cpu, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) OMP_NUM_THREADS=2 MPLBACKEND=Agg $(COURSE_RUN) --profile cpu --output build/course/cpu-avx2
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_losses.py
