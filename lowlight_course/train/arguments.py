@@ -59,10 +59,10 @@ def _positive_real(name: str, value, *, example: str, none_ok: bool = False) -> 
         hint = " (a tensor: pass float(x))" if isinstance(value, torch.Tensor) else ""
         raise TypeError(f"{name} must be a positive number, got {value!r} ({_kind(value)}){hint}: "
                         f"use e.g. {example}.")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
+    number = float(value)
+    if not (math.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be a positive, finite number, got {value!r}: use e.g. {example}.")
-    return value
+    return number
 
 
 def _bool(name: str, value) -> bool:
