@@ -66,7 +66,7 @@ def test_no_markers_in_exercises(solution):
 # or (b) a run of NGRAM consecutive tokens of a solution region's code, at least two of them
 # punctuation or operators (so it is code, not prose), anywhere in the exercise's text. Lines and
 # token runs that the solution notebook's own code outside its solution regions already shows
-# (signatures, calls of the check; comments and strings excluded) are not leaks.
+# (signatures, calls of the check, printed labels; comments and docstrings excluded) are not leaks.
 NGRAM = 6
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _REGION = re.compile(r"^[ \t]*(###\s*BEGIN SOLUTION|<!--\s*BEGIN SOLUTION\s*-->)\s*$")
@@ -83,7 +83,7 @@ def _tokens(text):
 
 
 def _code_tokens(code):
-    """Tokens of Python code without comments (and, with drop_strings, without string literals)."""
+    """(tokens of Python code without comments, the same without docstrings)."""
     import io
     import textwrap
     import tokenize
@@ -93,16 +93,21 @@ def _code_tokens(code):
         toks = list(tokenize.generate_tokens(io.StringIO(code + "\n").readline))
     except (tokenize.TokenError, IndentationError, SyntaxError):
         return _tokens("\n".join(line.split("#")[0] for line in code.split("\n"))), []
-    keep, no_strings = [], []
+    keep, no_docs, line_start = [], [], True
     for t in toks:
-        if t.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-                      tokenize.ENDMARKER):
+        if t.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
+            line_start = True
+            continue
+        if t.type == tokenize.NL:  # a blank line, or a line break inside brackets
+            continue
+        if t.type in (tokenize.COMMENT, tokenize.ENDMARKER):
             continue
         parts = _tokens(t.string)
         keep += parts
-        if t.type != tokenize.STRING and getattr(tokenize, "FSTRING_START", -1) != t.type:
-            no_strings += parts
-    return keep, no_strings
+        if not (t.type == tokenize.STRING and line_start):  # a string that starts a statement: a docstring
+            no_docs += parts
+        line_start = False
+    return keep, no_docs
 
 
 def _split_regions(nb):
