@@ -237,3 +237,42 @@ def test_on_interrupt_raise_propagates_with_the_history(tiny_pairs, bars, capsys
     assert len(h) == 3 and h.interrupted and err.value.step == 3
     assert any("at step 3 of 10" in n for n in err.value.__notes__)
     assert bars[0].closed and capsys.readouterr().out == ""
+
+
+class RecordsMoves(nn.Module):
+    """Records every ``.to(...)`` call, so the CPU-only suite can see where fit sends a module."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.moves = inner, []
+
+    def to(self, *args, **kwargs):
+        self.moves.append(torch.device(args[0]) if args else kwargs.get("device"))
+        return super().to(*args, **kwargs)
+
+    def forward(self, *args):
+        return self.inner(*args)
+
+
+class LearnedScale(nn.Module):
+    def __init__(self, fail_at):
+        super().__init__()
+        self.s, self.fail_at, self.calls = nn.Parameter(torch.zeros(())), fail_at, 0
+
+    def forward(self, pred, target, low):
+        self.calls += 1
+        if self.calls > self.fail_at:
+            raise RuntimeError("loss broke")
+        return {"mse": torch.exp(-self.s) * ((pred - target) ** 2).mean() + self.s}
+
+
+@pytest.mark.parametrize("exc_step", [0, 2])
+def test_model_and_loss_are_sent_back_home_on_an_error(tiny_pairs, exc_step):
+    net = RecordsMoves(UNet(base=4, depth=1))
+    crit = RecordsMoves(LearnedScale(exc_step))
+    with pytest.raises(RuntimeError, match="loss broke") as err:
+        fit(net, crit, tiny_pairs, steps=6, batch_size=4, device="cpu", progress=False)
+    assert len(err.value.history) == exc_step
+    home = torch.device("cpu")
+    assert len(net.moves) >= 2 and net.moves[-1] == home  # to the training device, then back
+    assert len(crit.moves) >= 2 and crit.moves[-1] == home
