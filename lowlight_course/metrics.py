@@ -90,8 +90,10 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, redu
         >>> round(float(psnr(x + 0.1, x)), 4)     # MSE 0.01 -> 20 dB
         20.0
     """
-    if isinstance(data_range, bool) or not isinstance(data_range, Real) or not data_range > 0:
-        raise ImageInputError(f"data_range must be a number > 0, got {data_range!r}: use 1.0 for [0, 1].")
+    if isinstance(data_range, bool) or not isinstance(data_range, Real) or not math.isfinite(data_range) \
+            or not data_range > 0:
+        raise ImageInputError(f"data_range must be a finite number > 0, got {data_range!r}: use 1.0 for "
+                              f"images in [0, 1] or 255 for 8-bit values.")
     check_pair(pred, target, data_range=data_range, range_arg="data_range")
     check_reduction(reduction)
     warn_if_below_range((pred, target), float(data_range), what="psnr")

@@ -220,6 +220,13 @@ def test_no_warning_when_the_range_is_right(name, case):
             metrics.psnr(_img() * 0.01, _img(seed=1) * 0.01)
 
 
+@pytest.mark.parametrize("value", [0, -1.0, float("nan"), float("inf"), True, "255"])
+@pytest.mark.parametrize("fn", [L.ssim, metrics.psnr])
+def test_data_range_itself_is_validated(fn, value):
+    with pytest.raises(ValueError, match="data_range"):
+        fn(_img(), _img(seed=1), data_range=value)
+
+
 def test_warning_is_a_userwarning_and_can_be_made_an_error():
     assert issubclass(DataRangeWarning, UserWarning)
     with warnings.catch_warnings():
