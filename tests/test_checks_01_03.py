@@ -498,7 +498,7 @@ def test_broken_functions_never_raise(check, kind, capsys):
 @pytest.mark.parametrize("check,right,wrongs", [
     (C.check_psnr_prediction, [48.13, 48, 20 * math.log10(255), torch.tensor(48.1)], [20.0, 0, 255, 2.3, "48", True]),
     (C.check_histogram_prediction, [0.9, 0.89, 0.91], [0.1, 0.5, 1.0, 0.8, None]),
-    (C.check_shift_prediction, ["between 0.4 and 0.9", " Between 0.4 and  0.9 "], ["above 0.9", "below 0.4", "0.72", 0.72]),
+    (C.check_shift_prediction, ["B", " b "], ["A", "C", "between 0.4 and 0.9", "0.72", 0.72]),
 ], ids=["psnr", "histogram", "shift"])
 def test_predictions(check, right, wrongs, capsys):
     for r in right:
@@ -512,8 +512,8 @@ def test_predictions(check, right, wrongs, capsys):
 def test_prediction_messages_explain(capsys):
     msg = C.check_psnr_prediction(lambda: 20.0, verbose=False).message
     assert "48.13" in msg and "20 log10(255)" in msg and "Reread Lecture 1" in msg
-    msg = C.check_shift_prediction(lambda: "above 0.9", verbose=False).message
-    assert "between 0.4 and 0.9" in msg
+    msg = C.check_shift_prediction(lambda: "A", verbose=False).message
+    assert "'B'" in msg and "between 0.4 and 0.9" in msg
 
 
 def test_check_answer_rejects_a_bad_question():

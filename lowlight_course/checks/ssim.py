@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ._core import (CheckResult, Mistake, _Fail, _call, _close, _gen, _grad, _photo_pair, _run, _same, _tensor,
                     check_answer)
 
-__all__ = ["check_gaussian_window", "check_ssim", "check_shift_prediction", "check_fool_ssim",
+__all__ = ["check_gaussian_window", "check_ssim", "check_shift_prediction", "check_fool_ssim", "SHIFT_CHOICES",
            "reference_ssim_per_image", "WINDOW_MISTAKES", "SSIM_MISTAKES"]
 
 _WINDOW = "Lecture 2, section 1 (The Gaussian window)"
@@ -254,7 +254,8 @@ def check_ssim(ssim: Callable, verbose: bool = True) -> CheckResult:
 # ---------------------------------------------------------------------------------------------
 # Predict, then run; the open-ended task
 # ---------------------------------------------------------------------------------------------
-SHIFT_CHOICES = ("above 0.9", "between 0.4 and 0.9", "below 0.4")
+#: the answers to exercise 02's prediction: the letter, and the SSIM range it stands for.
+SHIFT_CHOICES = {"A": "above 0.9", "B": "between 0.4 and 0.9", "C": "below 0.4"}
 
 
 def _shift_photo():
@@ -267,15 +268,15 @@ def _shift_photo():
 
 
 def check_shift_prediction(prediction: Callable, verbose: bool = True) -> CheckResult:
-    """Check ``prediction() -> one of SHIFT_CHOICES``: the SSIM of the exercise photo against itself
-    shifted right by one pixel (measured here: about 0.72)."""
+    """Check ``prediction() -> "A", "B" or "C"`` (:data:`SHIFT_CHOICES`): the SSIM of the exercise photo
+    against itself shifted right by one pixel (measured here: about 0.72, so "B")."""
     from ..losses import ssim
 
     x, y = _shift_photo()
     value = float(ssim(y, x))
     expected = next(c for c, ok in zip(SHIFT_CHOICES, (value > 0.9, 0.4 <= value <= 0.9, value < 0.4)) if ok)
-    return check_answer(prediction, expected, name="check_shift_prediction", choices=SHIFT_CHOICES,
-                        why=f"SSIM compares local structure position by position: a one-pixel shift moves every "
+    return check_answer(prediction, expected, name="check_shift_prediction", choices=list(SHIFT_CHOICES),
+                        why=f"({expected}: {SHIFT_CHOICES[expected]}.) SSIM compares local structure position by position: a one-pixel shift moves every "
                             f"edge out of place, so the structure term falls (here to {value:.2f}) although a "
                             f"person sees the same picture.", reread=_STATS, verbose=verbose)
 
