@@ -352,19 +352,25 @@ def _weight_run(w_mse: float, w_ssim: float, w_hist: float):
     low, high = D.make_pairs(16, 32, "outdoor_daylight", seed=0)
     val_low, val_high = D.make_pairs(8, 32, "outdoor_daylight", seed=1000)
     terms = {"mse": (mse, w_mse), "ssim": (SSIMLoss(), w_ssim), "hist": (HistogramLoss(bins=16), w_hist)}
-    seed_everything(0)
-    model = UNet(base=8, depth=2)
-    fit(model, WeightedLoss(terms, warn_dead=False), (low, high), steps=80, batch_size=8, lr=2e-3, seed=0,
-        grad_norm_every=0, progress=False, device="cpu")
-    out = predict(model, val_low).clamp(0, 1)
-    return float(M.psnr(out, val_high)), float(M.delta_e(out, val_high).mean())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same numbers whatever the machine's thread count (and no oversubscription)
+    try:
+        seed_everything(0)
+        model = UNet(base=8, depth=2)
+        fit(model, WeightedLoss(terms, warn_dead=False), (low, high), steps=80, batch_size=8, lr=2e-3, seed=0,
+            grad_norm_every=0, progress=False, device="cpu")
+        out = predict(model, val_low).clamp(0, 1)
+        return float(M.psnr(out, val_high)), float(M.delta_e(out, val_high).mean())
+    finally:
+        torch.set_num_threads(threads)
 
 
 def weight_choice_metrics(weights: dict) -> dict:
     """Train the exercise's fixed run (UNet(base=8, depth=2), 16 daylight pairs of 32 px, 80 steps of
     Adam at 2e-3, seed 0, on the CPU) with ``weights`` for ``mse``, ``ssim`` (1 - SSIM) and ``hist``
     (16-bin soft histogram) and return ``{"PSNR": dB, "dE": mean CIE76 Delta E}`` on 8 held-out pairs.
-    Deterministic; a few seconds per call (cached per weights)."""
+    Trained on one CPU thread, so the numbers are the same whatever the machine's thread count; a few
+    seconds per call (cached per weights)."""
     if not isinstance(weights, dict) or set(weights) != {"mse", "ssim", "hist"}:
         raise ValueError(f"weights must be a dict with the keys 'mse', 'ssim', 'hist', got {weights!r}.")
     w = {k: float(v) for k, v in weights.items()}

@@ -300,17 +300,23 @@ def _train_setup_cached(lr: float, data_range: float, hist: str):
 
     import warnings
 
-    with warnings.catch_warnings():  # the data-range warning would repeat at every step; the detector shows it
-        warnings.simplefilter("ignore")
-        return fit(net, loss, (low, high), steps=60, batch_size=8, lr=lr, seed=0, grad_norm_every=1,
-                   progress=False, device="cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same history whatever the machine's thread count (and no oversubscription)
+    try:
+        with warnings.catch_warnings():  # the data-range warning would repeat at every step; the detector shows it
+            warnings.simplefilter("ignore")
+            return fit(net, loss, (low, high), steps=60, batch_size=8, lr=lr, seed=0, grad_norm_every=1,
+                       progress=False, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
 
 
 def train_setup(setup: dict):
     """Train exercise 07's fixed run (a two-layer conv net, 16 daylight pairs of 32 px, 60 steps of
     Adam, seed 0, CPU; loss ``0.3 MSE + 0.3 (1 - SSIM(data_range)) + 0.4 histogram``) with ``setup``
     (keys ``lr``, ``ssim_data_range``, ``hist`` in ``"histc" | "soft" | "none"``) and return its
-    :class:`~lowlight_course.train.History` (cached per setup; a few seconds)."""
+    :class:`~lowlight_course.train.History` (one CPU thread, so the same history on every machine; cached
+    per setup; a few seconds)."""
     lr, dr, hist = _validate_setup(setup)
     return _train_setup_cached(lr, dr, hist)
 
