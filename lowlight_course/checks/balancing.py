@@ -338,7 +338,7 @@ def check_share_prediction(predict: Callable, verbose: bool = True) -> CheckResu
 # open task: weights that reach two targets at once
 # ---------------------------------------------------------------------------------------------
 #: exercise 04's targets, reached together after the fixed 80-step run of :func:`weight_choice_metrics`.
-WEIGHT_TARGETS = {"PSNR": 16.0, "dE": 23.0}
+WEIGHT_TARGETS = {"PSNR": 15.9, "dE": 23.2}
 
 
 @functools.lru_cache(maxsize=16)
