@@ -11,5 +11,11 @@ Each submodule has one job and imports on its own:
 - :mod:`lowlight_course.profiles`  run sizes: smoke / cpu / gpu / auto
 - :mod:`lowlight_course.checks`    exercise checks
 - :mod:`lowlight_course.viz`       figures and widgets
+
+:class:`DataRangeWarning` (also in ``losses`` and ``metrics``) is what SSIM and PSNR warn with when
+``data_range`` is far above every value: the 0-255-range-on-[0, 1]-images mistake of Chapter 2.
 """
+from ._validation import DataRangeWarning
+
+__all__ = ["DataRangeWarning", "__version__"]
 __version__ = "0.1.0"
