@@ -285,13 +285,15 @@ def make_exercise(solution_nb, name: str = "notebook"):
 @dataclass
 class BuildPlan:
     """What :func:`build_exercises` will do: ``writes`` (path -> bytes), ``deletes``, ``backups``
-    (files to back up first, with ``force``), ``refused`` (file -> reason), ``report`` lines."""
+    (files to back up first, with ``force``), ``refused`` (file -> reason), ``report`` lines, and
+    ``foreign`` notebooks in exercises/ that it did not generate (never touched; ``--check`` names them)."""
 
     writes: dict = field(default_factory=dict)
     deletes: list = field(default_factory=list)
     backups: list = field(default_factory=list)
     refused: dict = field(default_factory=dict)
     report: list = field(default_factory=list)
+    foreign: list = field(default_factory=list)
 
 
 def _plan(root: Path, sol_dir: Path, ex_dir: Path, solutions_dir: str, exercises_dir: str, force: bool) -> BuildPlan:
@@ -350,7 +352,8 @@ def _plan(root: Path, sol_dir: Path, ex_dir: Path, solutions_dir: str, exercises
                 plan.report.append(f"{rel}: removed (generated, unedited, and its solution is gone)")
             elif state == EDITED:
                 plan.report.append(f"{rel}: kept (you edited it; its solution {solutions_dir}/{ex.name} is gone)")
-            # anything else (scratch notebooks, -Copy1 duplicates) is the learner's: not ours to mention
+            else:  # scratch notebooks, -Copy1 duplicates: the learner's, never touched (only --check names them)
+                plan.foreign.append(ex)
     return plan
 
 
@@ -385,6 +388,8 @@ def build_exercises(root=".", *, check: bool = False, force: bool = False, solut
         out += [f"{rel}: out of date and {why} (build-exercises would refuse)" for rel, why in plan.refused.items()]
         out += [f"{exercises_dir}/{p.name}: stale (no {solutions_dir}/{p.name}); build-exercises removes it"
                 for p in plan.deletes]
+        out += [f"{exercises_dir}/{p.name}: not generated from {solutions_dir}/ (a copy or a scratch notebook); "
+                f"build-exercises never touches it: remove it from the course if it should not ship" for p in plan.foreign]
         return out
     if plan.refused:
         raise BuildRefused(_refusal(plan, exercises_dir))

@@ -314,3 +314,15 @@ def test_repository_exercises_are_untouched_generated_files():
     root = Path(__file__).resolve().parents[1]
     for p in sorted((root / "exercises").glob("*.ipynb")):
         assert E.file_state(p) == E.UNTOUCHED, p.name
+
+
+def test_check_names_foreign_notebooks_but_build_leaves_them(tmp_path, capsys):
+    """In the repository, --check flags a notebook in exercises/ that was not generated (it would ship);
+    the build itself never touches it."""
+    root = _course(tmp_path / "c")
+    copy = root / "exercises" / "01_a-Copy1.ipynb"
+    copy.write_bytes((root / "exercises" / "01_a.ipynb").read_bytes())
+    code, out, _ = _build(root, "--check", capsys=capsys)
+    assert code == 1 and "01_a-Copy1.ipynb: not generated" in out
+    code, out, _ = _build(root, capsys=capsys)
+    assert code == 0 and copy.exists() and "Copy1" not in out
