@@ -276,3 +276,53 @@ def test_model_and_loss_are_sent_back_home_on_an_error(tiny_pairs, exc_step):
     home = torch.device("cpu")
     assert len(net.moves) >= 2 and net.moves[-1] == home  # to the training device, then back
     assert len(crit.moves) >= 2 and crit.moves[-1] == home
+
+
+def test_an_interrupt_stops_the_rest_of_the_cell_but_not_the_next_cell(monkeypatch, capsys):
+    """In a notebook, a loop of fits ends at the first stop; the next cell trains normally."""
+    import torch
+    from lowlight_course.models import UNet
+    from lowlight_course.train import fit, interrupts
+
+    cell = {"n": 7}
+    monkeypatch.setattr(interrupts, "execution_count", lambda: cell["n"])
+    monkeypatch.setattr(interrupts, "_stopped_in", None)
+    low = torch.rand(8, 3, 16, 16) * 0.2
+    high = (low * 4).clamp(0, 1)
+    calls = {"n": 0}
+
+    def stop_at_3(pred, target, low_):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return ((pred - target) ** 2).mean()
+
+    h = fit(UNet(base=4, depth=1), stop_at_3, (low, high), steps=10, batch_size=4, progress=False,
+            grad_norm_every=0)
+    assert h.interrupted and len(h) == 3
+    model = UNet(base=4, depth=1)
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(KeyboardInterrupt, match="stopped during an earlier fit"):
+        fit(model, lambda p, t, l: ((p - t) ** 2).mean(), (low, high), steps=2, batch_size=4, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters())), "the refused fit touched nothing"
+    cell["n"] = 8                                      # the learner runs the next cell
+    h2 = fit(model, lambda p, t, l: ((p - t) ** 2).mean(), (low, high), steps=2, batch_size=4, progress=False)
+    assert len(h2) == 2 and not h2.interrupted
+
+
+def test_outside_ipython_every_fit_runs_after_an_interrupt(monkeypatch):
+    import torch
+    from lowlight_course.models import UNet
+    from lowlight_course.train import fit, interrupts
+
+    monkeypatch.setattr(interrupts, "execution_count", lambda: None)
+    low = torch.rand(8, 3, 16, 16) * 0.2
+    high = (low * 4).clamp(0, 1)
+
+    def stop(pred, target, low_):
+        raise KeyboardInterrupt
+
+    assert fit(UNet(base=4, depth=1), stop, (low, high), steps=3, batch_size=4, progress=False).interrupted
+    h = fit(UNet(base=4, depth=1), lambda p, t, l: ((p - t) ** 2).mean(), (low, high), steps=2, batch_size=4,
+            progress=False)
+    assert len(h) == 2

@@ -11,6 +11,7 @@ from .data import BatchOrder
 from .devices import resolve_device
 from .evaluate import validate
 from .history import History
+from .interrupts import check_cell_not_stopped
 from .record import describe_run, record_step
 from .recovery import Recovery
 from .run import build_run
@@ -76,7 +77,10 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
     Returns:
         The :class:`History`. Stopped by ``KeyboardInterrupt`` (Jupyter's stop button) during the
         loop, fit prints one line naming the step, and returns the history of the steps before it
-        with ``history.interrupted = True`` (``on_interrupt="raise"``: it propagates instead).
+        with ``history.interrupted = True`` (``on_interrupt="raise"``: it propagates instead). In a
+        notebook, a later ``fit`` in the same cell then raises ``KeyboardInterrupt`` at once, so one
+        press of the stop button ends a cell that trains several models (the next cell trains
+        normally; see :mod:`lowlight_course.train.interrupts`).
 
     Raises:
         TypeError, ValueError: an argument that would train wrong, before anything moves.
@@ -97,6 +101,7 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
         >>> len(h.loss)
         5
     """
+    check_cell_not_stopped()
     check_model(model)
     check_loss_fn(loss_fn)
     args = check_arguments(steps=steps, batch_size=batch_size, lr=lr, loss_lr=loss_lr, seed=seed,

@@ -6,7 +6,9 @@ came with, and a loss module to its own device. Then:
 
 * ``KeyboardInterrupt`` (Jupyter's stop button) is absorbed: one line says where the run stopped,
   ``history.interrupted`` is True and ``fit`` returns the history (or, with
-  ``absorb_interrupt=False``, it propagates with ``.history`` attached);
+  ``absorb_interrupt=False``, it propagates with ``.history`` attached); in a notebook, a later
+  ``fit`` in the same cell then refuses to start (:mod:`.interrupts`), so the stop button ends a
+  cell that trains several models;
 * a NaN or Inf (:class:`~.errors.Divergence` from the step) becomes a
   :class:`~.errors.TrainingDivergedError` naming the step and the term, with ``.history``;
 * any other exception from the loop propagates unchanged (type and traceback) with ``.history`` and
@@ -22,6 +24,7 @@ from torch import nn
 from .devices import home_device
 from .errors import DIVERGENCE_FIXES, Divergence, TrainingDivergedError, TrainingError
 from .history import History
+from .interrupts import remember_interrupt
 
 __all__ = ["Recovery"]
 
@@ -69,6 +72,7 @@ class Recovery:
                 return False
             print(f"fit: interrupted at step {self.step} of {self.steps}; returning the history of the "
                   f"steps before it ({len(self.hist)} recorded, history.interrupted is True).", flush=True)
+            remember_interrupt()
             return True
         if isinstance(exc, Divergence):
             raise self._diverged(exc) from None
