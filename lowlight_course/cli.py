@@ -2,7 +2,7 @@
 
     lowlight-course doctor                         check the environment
     lowlight-course run [--profile P] [--output build] [--solutions] [--timeout S] [NOTEBOOK ...]
-    lowlight-course build-exercises [--check]      regenerate exercises/ from solutions/
+    lowlight-course build-exercises [--check] [--force]  regenerate exercises/ from solutions/
     lowlight-course refresh-outputs NOTEBOOK ...   re-execute (smoke) and keep checked outputs
     lowlight-course strip [--all] NOTEBOOK ...     strip outputs (keeps checked ones unless --all)
 

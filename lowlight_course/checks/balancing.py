@@ -358,7 +358,7 @@ def _weight_run(w_mse: float, w_ssim: float, w_hist: float):
         seed_everything(0)
         model = UNet(base=8, depth=2)
         fit(model, WeightedLoss(terms, warn_dead=False), (low, high), steps=80, batch_size=8, lr=2e-3, seed=0,
-            grad_norm_every=0, progress=False, device="cpu")
+            grad_norm_every=0, progress=False, device="cpu", on_interrupt="raise")  # cached: never keep a half run
         out = predict(model, val_low).clamp(0, 1)
         return float(M.psnr(out, val_high)), float(M.delta_e(out, val_high).mean())
     finally:

@@ -306,7 +306,7 @@ def _train_setup_cached(lr: float, data_range: float, hist: str):
         with warnings.catch_warnings():  # the data-range warning would repeat at every step; the detector shows it
             warnings.simplefilter("ignore")
             return fit(net, loss, (low, high), steps=60, batch_size=8, lr=lr, seed=0, grad_norm_every=1,
-                       progress=False, device="cpu")
+                       progress=False, device="cpu", on_interrupt="raise")  # cached: never keep a half run
     finally:
         torch.set_num_threads(threads)
 
