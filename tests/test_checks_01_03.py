@@ -594,3 +594,25 @@ def test_tone_curve_accepts_a_gain_and_gamma_fit(capsys):
 def test_tone_curve_rejects(name, fn, capsys):
     r = C.check_tone_curve(fn)
     assert not r.passed and r.implemented
+
+
+def test_every_section_to_reread_exists_in_its_lecture():
+    """A renamed or renumbered lecture section must not leave the checks pointing at nothing."""
+    import json
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    headings = {}
+    for path in (root / "notebooks").glob("0[0-9]_*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        headings[int(path.name[:2])] = re.findall(r"^## (\d+)\. (.+)$", text, re.M)
+    rereads = {m.reread for ms in CATALOGUES.values() for m in ms}
+    rereads |= {MP._LECTURE_1, MP._LECTURE_1_MEASURE, S._DRIFT, H._TRAIN}
+    for reread in rereads:
+        m = re.fullmatch(r"Lecture (\d+), section (\d+) \((.+)\)", reread)
+        assert m, reread
+        lecture, section, title = int(m[1]), m[2], m[3]
+        assert any(num == section and heading.startswith(title) for num, heading in headings[lecture]), (
+            f"{reread!r} is not a section heading of lecture {lecture}: {headings[lecture]}")

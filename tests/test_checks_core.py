@@ -210,3 +210,15 @@ def test_learner_backward_that_hangs_is_stopped(short_limits, capsys):
     t0 = time.perf_counter()
     result = C.check_mse(mse_hanging_backward)
     assert not result.passed and "backward" in result.message and time.perf_counter() - t0 < 3.0
+
+
+def test_a_case_of_many_slow_calls_is_stopped_as_a_case(short_limits, capsys):
+    """Each call stays under its limit (0.5 s here) but the case's calls add up past its own (1 s)."""
+    def slow_histogram(x, bins=16):
+        time.sleep(0.4)
+        return L.soft_histogram(x, bins)
+
+    t0 = time.perf_counter()
+    result = C.check_soft_histogram(slow_histogram)
+    assert not result.passed and "time limit per case" in result.message, result.message
+    assert "not run" in result.message and time.perf_counter() - t0 < 8.0

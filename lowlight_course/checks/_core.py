@@ -321,7 +321,11 @@ def _run(name: str, fn, cases, verbose: bool, *, mistakes=(), reference: Callabl
             elif res.kind == "raised":  # the check could not use the result
                 detail = (f"the result could not be checked ({type(exc).__name__}: {_learner_text(exc)}); "
                           f"look at what your function returns: its type, shape and dtype")
-            else:  # the case itself ran out of time, exited or was interrupted
+            elif res.kind == "timeout":  # several slow calls: the case as a whole ran out of time
+                detail = (f"this case did not finish within {res.timeout:g} s (the time limit per case): your "
+                          f"function is far too slow on it, or never returns")
+                stopped = "the case before did not finish"
+            else:  # the check's own code was stopped (an exit or BaseException from the result's methods)
                 detail = res.problem("this case")
                 stopped = "the case before did not finish"
             rows.append((desc, False, detail))
