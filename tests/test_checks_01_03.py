@@ -616,3 +616,15 @@ def test_every_section_to_reread_exists_in_its_lecture():
         lecture, section, title = int(m[1]), m[2], m[3]
         assert any(num == section and heading.startswith(title) for num, heading in headings[lecture]), (
             f"{reread!r} is not a section heading of lecture {lecture}: {headings[lecture]}")
+
+
+def test_tone_curve_runs_the_fit_on_one_thread_and_restores_it(capsys):
+    seen = []
+
+    def records_threads(low, target_hist):
+        seen.append(torch.get_num_threads())
+        return _fit_tone(low, target_hist)
+
+    before = torch.get_num_threads()
+    assert C.check_tone_curve(records_threads).passed
+    assert seen == [1] and torch.get_num_threads() == before

@@ -350,7 +350,7 @@ def check_tone_curve(enhance: Callable, verbose: bool = True) -> CheckResult:
     photo ``low`` ((1, 3, 64, 64)) using only ``target_hist`` (the clean photo's 16-bin triangular
     histogram, (1, 3, 16)), so that the histogram distance to the target is <= 0.2 and the PSNR
     against the clean photo (which ``enhance`` never sees) is >= 22 dB. ``enhance`` may take up to
-    60 s (it may run an optimisation)."""
+    60 s (it may run an optimisation); it runs with one torch thread, restored afterwards."""
     from .mse_psnr import reference_psnr
 
     low, clean = _tone_pair()
@@ -358,7 +358,13 @@ def check_tone_curve(enhance: Callable, verbose: bool = True) -> CheckResult:
     got = {}
 
     def runs():
-        out = _tensor(_call(enhance, low.clone(), target.clone(), what="enhance"), "enhance").detach().float()
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a fit of small tensors: 2 threads on a busy machine ran 20-40x slower
+        try:
+            out = _call(enhance, low.clone(), target.clone(), what="enhance")
+        finally:
+            torch.set_num_threads(threads)
+        out = _tensor(out, "enhance").detach().float()
         if tuple(out.shape) != tuple(low.shape):
             raise _Fail(f"enhance returned shape {tuple(out.shape)}, expected {tuple(low.shape)} like low.")
         if not torch.isfinite(out).all() or float(out.min()) < 0 or float(out.max()) > 1:
