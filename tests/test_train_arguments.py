@@ -267,7 +267,9 @@ def test_fit_under_no_grad_says_so(tiny_pairs):
     {"loss_fn": lambda *args: ((args[0] - args[1]) ** 2).mean()},
     {"loss_fn": lambda pred, target, low, weight=2.0: weight * ((pred - target) ** 2).mean()},
     {"loss_lr": 0.1},  # ignored: the loss has no parameters
-], ids=repr)
+], ids=["grad_norm_every=None", "grad_norm_every=0", "warmup_steps=None", "warmup_steps=steps", "lr=1 (int)",
+        "steps from .item()", "clip_grad=1e-6", "seed=-3", "device=AUTO", "loss with optional low",
+        "loss with *args", "loss with an extra keyword", "loss_lr without loss parameters"])
 def test_good_edge_values_are_accepted(tiny_pairs, change):
     h = call(tiny_pairs, **change)
     assert len(h) == STEPS and h.loss_lr == []
