@@ -132,16 +132,22 @@ def test_base_exceptions_are_a_verdict(mode, exc):
 
 
 def test_a_real_user_interrupt_is_not_swallowed():
+    """With Python's own Ctrl-C handler in place (a Jupyter kernel, a terminal), a real SIGINT during a
+    guarded call still stops the caller. (pytest-xdist workers ignore SIGINT, so install it here.)"""
     def interrupted():
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(2)
         return "not reached"
 
-    t0 = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        run_guarded(interrupted, timeout=5.0)
-    assert time.monotonic() - t0 < 1.5
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            run_guarded(interrupted, timeout=5.0)
+        assert time.monotonic() - t0 < 1.5
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "the guard put the handler back"
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 # --------------------------------------------------------------------------- time limits
