@@ -41,14 +41,14 @@ test-suite: $(VENV)/.dev-installed
 # kernels other machines pick (ATEN_CPU_CAPABILITY; oneDNN and MKL limited to match) with 2 threads.
 # An assert that flips between these rows states rounding noise, not an effect. Each row writes the
 # executed notebooks and timings.json under build/course/<row>/.
-COURSE_RUN  = $(BIN)/lowlight-course run --solutions --no-html
+COURSE_RUN  = OMP_NUM_THREADS=2 MPLBACKEND=Agg $(BIN)/lowlight-course run --solutions --no-html
 KERNELS_DEFAULT = ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
 KERNELS_AVX2    = ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
 test-course: $(VENV)/.course-installed
-	@.ci/timed "course: smoke, no-SIMD kernels (default), 2 threads" env $(KERNELS_DEFAULT) OMP_NUM_THREADS=2 MPLBACKEND=Agg $(COURSE_RUN) --profile smoke --output build/course/smoke-default
-	@.ci/timed "course: smoke, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) OMP_NUM_THREADS=2 MPLBACKEND=Agg $(COURSE_RUN) --profile smoke --output build/course/smoke-avx2
-	@.ci/timed "course: cpu, this machine's kernels, 2 threads" env OMP_NUM_THREADS=2 MPLBACKEND=Agg $(COURSE_RUN) --profile cpu --output build/course/cpu-native
-	@.ci/timed "course: cpu, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) OMP_NUM_THREADS=2 MPLBACKEND=Agg $(COURSE_RUN) --profile cpu --output build/course/cpu-avx2
+	@.ci/timed "course: smoke, no-SIMD kernels (default), 2 threads" env $(KERNELS_DEFAULT) $(COURSE_RUN) --profile smoke --output build/course/smoke-default
+	@.ci/timed "course: smoke, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) $(COURSE_RUN) --profile smoke --output build/course/smoke-avx2
+	@.ci/timed "course: cpu, this machine's kernels, 2 threads" env $(COURSE_RUN) --profile cpu --output build/course/cpu-native
+	@.ci/timed "course: cpu, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) $(COURSE_RUN) --profile cpu --output build/course/cpu-avx2
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_losses.py
