@@ -333,8 +333,8 @@ def _run(name: str, fn, cases, verbose: bool, *, mistakes=(), reference: Callabl
     finally:
         _STATE.pop()
     failed = sum(not ok for _, ok, _ in rows)
-    head = (f"{name}: all {len(rows)} cases passed. Well done!" if not failed
-            else f"{name}: {failed} of {len(rows)} cases failed.")
+    head = (f"{name}: {'the one case' if len(rows) == 1 else f'all {len(rows)} cases'} passed. Well done!"
+            if not failed else f"{name}: {failed} of {len(rows)} {'case' if len(rows) == 1 else 'cases'} failed.")
     found = _diagnose(state, mistakes, reference, same) if failed and mistakes else []
     names = list(dict.fromkeys(proven + [m.name for m in found]))
     tail = []
