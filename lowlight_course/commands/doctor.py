@@ -21,6 +21,17 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _device_words(device: str) -> str:
+    """``"cuda"`` -> ``"cuda (NVIDIA ...)"``; ``"mps"`` -> Apple's GPU; ``"cpu"`` -> the CPU."""
+    import torch
+
+    if device == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    if device == "mps":
+        return "mps (Apple's GPU; operations it lacks fall back to the CPU)"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def doctor(echo=print) -> int:
     """Print an environment report; return 0 when the course can run, 1 otherwise."""
     problems = []
@@ -35,7 +46,7 @@ def doctor(echo=print) -> int:
             names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
             echo(f"CUDA          available: {names} (bf16: {torch.cuda.is_bf16_supported()})")
         else:
-            echo("CUDA          not available (training runs on the CPU)")
+            echo("CUDA          not available")
         mps = getattr(torch.backends, "mps", None)
         echo(f"MPS           {'available' if mps is not None and mps.is_available() else 'not available'}")
     except Exception as exc:  # noqa: BLE001
@@ -46,12 +57,13 @@ def doctor(echo=print) -> int:
         v = _version(name)
         echo(f"  {name:<15} {v}")
     try:
-        from lowlight_course.profiles import ENV_VAR, get_profile
+        from lowlight_course.profiles import auto_choice, get_profile
 
+        name, device, why = auto_choice()
         p = get_profile("auto")
-        env = os.environ.get(ENV_VAR)
-        echo(f"profile auto  -> {p.name} (device {p.device}"
-             f"{f'; ${ENV_VAR}={env}' if env else ''}): {p.image_size}px, {p.steps} steps")
+        echo(f"training on   {_device_words(device)} (fit(device='auto'))")
+        echo(f"profile auto  -> {p.name}: {why}; {p.image_size}px crops, {p.batch_size} per batch, "
+             f"{p.steps} steps")
     except Exception as exc:  # noqa: BLE001
         problems.append(f"profiles: {exc}")
         echo(f"profile       FAILED: {exc}")
