@@ -8,7 +8,7 @@ CONSTRAINTS ?= constraints/tested.txt
 PROFILE     ?= auto
 PYTEST_ARGS ?= -n auto
 
-.PHONY: lab run test test-suite test-course bench exercises check-env clean
+.PHONY: lab run test test-suite test-course bench exercises check-env clean book
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,30 @@ bench: $(VENV)/.dev-installed
 
 exercises: $(VENV)/.course-installed
 	$(BIN)/lowlight-course build-exercises
+
+# `make book`: the executed course as a static website in build/book/ (Sphinx + MyST-NB, offline:
+# MathJax 3 from the npm registry, served by the site). Outputs come from executed copies in
+# BOOK_EXECUTED (PROFILE, default cpu; run there first when missing or older than the notebooks);
+# notebooks/ stays without outputs. CI: make book PROFILE=smoke BOOK_EXECUTED=<a course row it ran>.
+# SOLUTIONS=0 leaves the solutions part out (a graded course).
+BOOK_PROFILE  = $(if $(filter auto,$(PROFILE)),cpu,$(PROFILE))
+BOOK_EXECUTED ?= build/course/book-$(BOOK_PROFILE)
+SOLUTIONS     ?= 1
+BOOK_FLAGS     = $(if $(filter 0,$(SOLUTIONS)),--no-solutions,)
+MATHJAX        = build/npm/node_modules/mathjax/es5/tex-chtml.js
+
+$(VENV)/.book-installed: $(VENV)/.course-installed
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[book]'
+	touch $@
+
+$(MATHJAX):
+	npm install --silent --no-audit --no-fund --prefix build/npm mathjax@3
+
+book: $(VENV)/.book-installed $(MATHJAX)
+	@$(BIN)/python book/build.py --executed $(BOOK_EXECUTED) --profile $(BOOK_PROFILE) --check-fresh $(BOOK_FLAGS) || \
+	  env -u MPLBACKEND OMP_NUM_THREADS=2 $(BIN)/lowlight-course run $(if $(filter 0,$(SOLUTIONS)),,--solutions) --no-html \
+	    --profile $(BOOK_PROFILE) --output $(BOOK_EXECUTED)
+	$(BIN)/python book/build.py --executed $(BOOK_EXECUTED) --output build/book $(BOOK_FLAGS)
 
 clean:
 	rm -rf build .pytest_cache
