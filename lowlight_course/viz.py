@@ -8,25 +8,97 @@ with ``display(fig)``. ``fig.savefig(...)`` works as usual.
 :func:`sweep_explorer` builds an ipywidgets explorer over *precomputed* results, so moving a slider
 never trains anything; it also works headless (papermill, nbval), where it simply renders its first
 state.
+
+Colours are colour-blind safe: importing this module sets matplotlib's colour cycle to the
+Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"), so the notebooks' own plots use it
+too; :func:`use_course_style` with ``False`` restores matplotlib's defaults. Every figure function
+keeps its text at 8 pt or more and thins or turns tick labels that would overlap
+(:func:`declutter_ticks`), so figures stay legible at the width a page shows them.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from cycler import cycler
 
 from .data.color import REC709_LUMA
 
 __all__ = ["to_numpy_image", "show_images", "compare_row", "plot_history", "plot_histograms",
-           "pareto_front", "pareto_plot", "sweep_explorer"]
+           "pareto_front", "pareto_plot", "sweep_curves", "sweep_explorer", "declutter_ticks",
+           "use_course_style", "OKABE_ITO", "MIN_FONT_PT"]
+
+#: The Okabe-Ito colour-blind-safe palette (blue, orange, bluish green, vermillion, reddish purple,
+#: sky blue, yellow, black), in the order the colour cycle uses it.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+#: The smallest text size (points) a course figure uses.
+MIN_FONT_PT = 8.0
+_HIGHLIGHT = OKABE_ITO[3]   # vermillion: the current point, the Pareto front
+_MAIN = OKABE_ITO[0]        # blue: plain points and curves
+_DEFAULT_CYCLE = mpl.rcParams["axes.prop_cycle"]
 
 
-def _done(fig):
-    """Detach ``fig`` from pyplot and return it (shown once, when displayed)."""
+def use_course_style(enable: bool = True) -> None:
+    """Set (or, with ``False``, undo) the colour-blind-safe Okabe-Ito colour cycle in matplotlib's rcParams."""
+    if not isinstance(enable, bool):
+        raise TypeError(f"use_course_style takes True or False, got {enable!r}.")
+    mpl.rcParams["axes.prop_cycle"] = cycler(color=list(OKABE_ITO)) if enable else _DEFAULT_CYCLE
+
+
+def _overlaps(boxes) -> bool:
+    boxes = sorted(boxes, key=lambda b: (b.x0, b.y0))
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def _visible_labels(axis, renderer):
+    return [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text().strip()
+            and t.get_window_extent(renderer).width > 0]
+
+
+def declutter_ticks(fig):
+    """Turn, then thin, the tick labels of ``fig``'s axes until no two on an axis overlap; return ``fig``.
+
+    Labels are first turned upright (x axes, 90 degrees), then only every 2nd, 3rd, ... label is kept.
+    Numeric axes that already fit are left alone.
+    """
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure(): measure with Agg
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        FigureCanvasAgg(fig)
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = _visible_labels(axis, renderer)
+            if not _overlaps([t.get_window_extent(renderer) for t in labels]):
+                continue
+            if axis is ax.xaxis:
+                for t in labels:
+                    t.set_rotation(90)
+                    t.set_ha("center")
+                fig.draw(renderer)
+            step = 1
+            while _overlaps([t.get_window_extent(renderer) for t in labels if t.get_visible()]) and step < len(labels):
+                step += 1
+                for i, t in enumerate(labels):
+                    t.set_visible(i % step == 0)
+    return fig
+
+
+def _done(fig, *, layout: bool = True):
+    """Lay out ``fig``, keep its tick labels apart, detach it from pyplot and return it (shown once)."""
+    if layout:
+        fig.tight_layout()
+    declutter_ticks(fig)
+    if layout:
+        fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+use_course_style(True)
 
 
 def to_numpy_image(img) -> np.ndarray:
@@ -99,7 +171,6 @@ def show_images(images, titles=None, ncols: int | None = None, *, size: float = 
             ax.set_title(str(title), fontsize=9)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return _done(fig)
 
 
@@ -195,7 +266,6 @@ def plot_history(history, terms=None, log: bool = True, *, grad_norms: bool = Tr
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return _done(fig)
 
 
@@ -246,7 +316,6 @@ def plot_histograms(images, labels=None, *, bins: int = 64, channels: str = "lum
         ax.grid(alpha=0.3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return _done(fig)
 
 
@@ -281,12 +350,12 @@ def pareto_plot(x, y, labels=None, *, xlabel: str = "x", ylabel: str = "y", mini
     y = np.asarray(y, dtype=float)
     front = pareto_front(x, y, minimize)
     fig, ax = plt.subplots(figsize=size)
-    sc = ax.scatter(x, y, c=color if color is not None else "tab:blue", cmap="viridis", s=40, zorder=3)
+    sc = ax.scatter(x, y, c=color if color is not None else _MAIN, cmap="viridis", s=40, zorder=3)
     if color is not None:
         fig.colorbar(sc, ax=ax, label=colorbar_label)
     if len(front):
-        ax.plot(x[front], y[front], "--", color="tab:red", lw=1.5, label="Pareto front", zorder=2)
-        ax.scatter(x[front], y[front], facecolors="none", edgecolors="tab:red", s=110, zorder=4)
+        ax.plot(x[front], y[front], "--", color=_HIGHLIGHT, lw=1.5, label="Pareto front", zorder=2)
+        ax.scatter(x[front], y[front], facecolors="none", edgecolors=_HIGHLIGHT, s=110, zorder=4)
     if labels is not None and annotate:
         for xi, yi, lab in zip(x, y, labels):
             ax.annotate(str(lab), (xi, yi), textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -298,7 +367,43 @@ def pareto_plot(x, y, labels=None, *, xlabel: str = "x", ylabel: str = "y", mini
         ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    fig.tight_layout()
+    return _done(fig)
+
+
+def sweep_curves(values, metrics, *, current=0, param: str = "setting", size=(3.6, 2.6)):
+    """One small chart per metric along a sweep, the current point marked; return the Figure.
+
+    Args:
+        values: the sweep's settings in order (numbers or labels such as ``"0.3/0.3/0.4"``), length N.
+        metrics: ``{name: N values}`` (NaN for a missing value).
+        current: index of the point to mark.
+        param: the swept parameter's name (the x label).
+    Charts are laid out two per row, so four metrics stay legible at a page's width.
+    """
+    values = list(values)
+    if not values:
+        raise ValueError("sweep_curves needs at least one sweep value.")
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise ValueError("metrics must be a non-empty mapping name -> one value per sweep setting.")
+    for k, v in metrics.items():
+        if len(v) != len(values):
+            raise ValueError(f"metric {k!r} has {len(v)} values for {len(values)} sweep settings; give one each.")
+    if not (isinstance(current, (int, np.integer)) and 0 <= current < len(values)):
+        raise ValueError(f"current must be an index in 0..{len(values) - 1}, got {current!r}.")
+    ncols = min(len(metrics), 2)
+    nrows = int(np.ceil(len(metrics) / ncols))
+    fig, axs = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    for ax in axs.flat[len(metrics):]:
+        ax.axis("off")
+    xs = list(range(len(values)))
+    for ax, (k, ys) in zip(axs.flat, metrics.items()):
+        ys = [float(y) for y in ys]
+        ax.plot(xs, ys, marker="o", color=_MAIN)
+        ax.plot([current], [ys[current]], "o", color=_HIGHLIGHT, ms=10, label="shown")
+        ax.set_xticks(xs, [str(v) for v in values], fontsize=MIN_FONT_PT)
+        ax.set_xlabel(str(param))
+        ax.set_title(str(k), fontsize=9)
+        ax.grid(alpha=0.3)
     return _done(fig)
 
 
@@ -314,9 +419,10 @@ def sweep_explorer(results, *, params: Sequence[str] | None = None, image_keys=N
         params: which parameters get a slider (default: all).
         image_keys, metric_keys: subsets to show (default: all).
 
-    One selection slider per parameter; the panel shows that configuration's images and metrics,
-    and, for every metric, its curve along the first parameter with the current point marked.
-    Headless (papermill, nbval) the widget is created and rendered once, nothing fails.
+    One selection slider per parameter, its current value written in full beside it (a slider's
+    own readout cuts long labels such as ``0.3/0.3/0.4``); the panel shows that configuration's
+    images and metrics, and :func:`sweep_curves` of every metric along the first parameter with the
+    current point marked. Headless (papermill, nbval) the widget is created and rendered once.
     """
     import ipywidgets as widgets
     from IPython.display import display
@@ -332,8 +438,12 @@ def sweep_explorer(results, *, params: Sequence[str] | None = None, image_keys=N
     names = list(params) if params is not None else list(results[0]["params"])
     axes = {n: sorted({r["params"][n] for r in results}, key=lambda v: (isinstance(v, str), v)) for n in names}
     sliders = {n: widgets.SelectionSlider(options=axes[n], value=axes[n][0], description=str(n),
-                                          continuous_update=False,
+                                          continuous_update=False, readout=False,
+                                          layout=widgets.Layout(width="auto", min_width="360px"),
                                           style={"description_width": "initial"}) for n in names}
+    readouts = {n: widgets.HTML(value=f"<b>{axes[n][0]}</b>") for n in names}
+    for r in readouts.values():
+        r.add_class("lowlight-slider-value")
     out = widgets.Output()
 
     def lookup(sel):
@@ -344,6 +454,8 @@ def sweep_explorer(results, *, params: Sequence[str] | None = None, image_keys=N
 
     def render(*_):
         sel = {n: s.value for n, s in sliders.items()}
+        for n, v in sel.items():
+            readouts[n].value = f"<b>{v}</b>"
         r = lookup(sel)
         out.clear_output(wait=True)
         with out:
@@ -364,21 +476,13 @@ def sweep_explorer(results, *, params: Sequence[str] | None = None, image_keys=N
                 line = [x for x in results if all(x["params"].get(n) == v for n, v in others.items())]
                 line.sort(key=lambda x: axes[first].index(x["params"][first]))
                 if len(line) > 1:
-                    fig, axs = plt.subplots(1, len(mkeys), figsize=(3.2 * len(mkeys), 2.6), squeeze=False)
-                    for ax, k in zip(axs.flat, mkeys):
-                        xs = list(range(len(line)))
-                        ax.plot(xs, [float(x.get("metrics", {}).get(k, np.nan)) for x in line], marker="o")
-                        cur = axes[first].index(sel[first])
-                        ax.plot([cur], [float(mets[k])], "o", color="tab:red", ms=10)
-                        ax.set_xticks(xs, [str(x["params"][first]) for x in line], fontsize=7)
-                        ax.set_xlabel(str(first))
-                        ax.set_title(k, fontsize=9)
-                        ax.grid(alpha=0.3)
-                    fig.tight_layout()
-                    display(_done(fig))
+                    values = [x["params"][first] for x in line]
+                    curves = {k: [float(x.get("metrics", {}).get(k, np.nan)) for x in line] for k in mkeys}
+                    display(sweep_curves(values, curves, current=values.index(sel[first]), param=first))
 
     for s in sliders.values():
         s.observe(render, names="value")
     render()
-    children = ([widgets.HTML(f"<b>{title}</b>")] if title else []) + [widgets.HBox(list(sliders.values())), out]
+    rows = [widgets.HBox([sliders[n], readouts[n]]) for n in names]
+    children = ([widgets.HTML(f"<b>{title}</b>")] if title else []) + rows + [out]
     return widgets.VBox(children)
