@@ -105,7 +105,7 @@ def widget_replacement(output: dict, state: dict) -> list[dict]:
 def _clean_stream(text: str) -> str:
     """Drop carriage-return progress lines (what a text progress bar leaves in a stream)."""
     lines = []
-    for line in text.splitlines(keepends=True):
+    for line in re.split(r"(?<=\n)", text):  # not splitlines(): it splits at \r too
         if "\r" in line.rstrip("\r\n"):
             line = line.rstrip("\r\n").split("\r")[-1] + ("\n" if line.endswith("\n") else "")
             if re.search(r"\d+%\|", line):
