@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = ["report_updates", "git_updates", "getcourse_updates", "RECORD_FILE", "LEDGER_FILE", "beside_name",
-           "write_new"]
+           "write_new", "course_source", "CourseSourceError", "COURSE_FOLDERS"]
 
 #: The record get-course keeps in a learner's course folder (version, files, new versions beside).
 RECORD_FILE = ".lowlight-course.json"
@@ -44,6 +44,29 @@ UPDATE_TAG = "course-update"
 _HISTORY = 40   # first-parent commits searched for nbgitpuller merges (each pull adds at most two)
 _UP = 6         # folders searched upwards for .git or the record (a notebook runs in a subfolder)
 _GIT_TIMEOUT = 10
+
+
+#: The course's folders, as they ship in the package (``lowlight_course/_course/``) and in a clone.
+COURSE_FOLDERS = ("notebooks", "exercises", "solutions")
+
+
+class CourseSourceError(RuntimeError):
+    """The installed package holds no course notebooks (a broken or partial install)."""
+
+
+def course_source() -> Path:
+    """The folder holding the course's ``notebooks/``, ``exercises/`` and ``solutions/``.
+
+    An installed wheel carries them as ``lowlight_course/_course/`` (setup.py's build hook copies
+    them); an editable install or a clone uses the repository's own folders. Raises
+    :class:`CourseSourceError` with the reinstall command when neither is there."""
+    pkg = Path(__file__).resolve().parent
+    for root in (pkg / "_course", pkg.parent):
+        if all((root / f).is_dir() for f in COURSE_FOLDERS):
+            return root
+    raise CourseSourceError(f"the installed lowlight_course ({pkg}) holds no course notebooks (expected "
+                            f"{pkg / '_course'}/notebooks/ ...): reinstall it with `pip install --force-reinstall "
+                            f"lowlight-course` (or from its git URL), not by copying the package folder")
 
 
 # ---------------------------------------------------------------------------------------------
