@@ -297,3 +297,116 @@ def test_errors_do_not_come_from_internals():
     with pytest.raises(ImageInputError) as info:
         ssim(_ok(1, 3, 5, 5), _ok(1, 3, 5, 5))
     assert info.traceback[-1].path.name == "_validation.py"
+
+
+# ---------------------------------------------------------------------------------------------
+# Two formulations of the filtering pass (shifted multiply-adds, conv2d): one value
+# ---------------------------------------------------------------------------------------------
+import importlib  # noqa: E402
+
+ssim_module = importlib.import_module("lowlight_course.losses.ssim")
+from lowlight_course.losses.ssim import FILTER_ENV, default_filter  # noqa: E402
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none", "map"])
+def test_conv_and_shift_formulations_agree(pairs, reduction):
+    """Values and gradients of filter='conv' equal filter='shift' to float32 rounding, and both
+    equal pytorch-msssim to 1e-5."""
+    a = torch.stack([p[0] for p in pairs]).requires_grad_()
+    b = torch.stack([p[1] for p in pairs])
+    out, grads = {}, {}
+    for f in ("shift", "conv"):
+        a.grad = None
+        out[f] = ssim(a, b, reduction=reduction, filter=f)
+        w = torch.randn(out[f].shape, generator=torch.Generator().manual_seed(2))
+        (out[f] * w).sum().backward()
+        grads[f] = a.grad.clone()
+    assert float((out["shift"] - out["conv"]).detach().abs().max()) < 1e-5
+    scale = float(grads["shift"].abs().max())
+    assert float((grads["shift"] - grads["conv"]).abs().max()) < 1e-4 * scale
+    if reduction != "map":
+        ref = msssim(a.detach(), b, data_range=1.0, win_size=11, win_sigma=1.5,
+                     size_average=reduction == "mean")
+        for f in ("shift", "conv"):
+            assert float((out[f].detach() - ref).abs().max()) < 1e-5, f
+
+
+def test_conv_formulation_float64_is_exact():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 2, 17, 15, dtype=torch.float64, generator=g).requires_grad_()
+    y = torch.rand(2, 2, 17, 15, dtype=torch.float64, generator=g).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: ssim(a, b, window_size=5, filter="conv", reduction="map"), (x, y))
+    ref = ssim(x, y, _impl="autograd")
+    assert abs(float((ssim(x, y, filter="conv") - ref).detach())) < 1e-12
+
+
+def test_conv_adjoint_is_the_transpose_of_conv_filter():
+    """<F a, b> == <a, F^T b> for the conv formulation (the analytic backward relies on it)."""
+    taps = gaussian_window(7, 1.2, dtype=torch.float64).tolist()
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(2, 3, 20, 18, dtype=torch.float64, generator=g)
+    b = torch.randn(2, 3, 14, 12, dtype=torch.float64, generator=g)
+    fa = ssim_module._filter_valid_conv(a, taps)
+    ftb = ssim_module._filter_adjoint_conv(b, taps)
+    assert fa.shape == b.shape and ftb.shape == a.shape
+    assert abs(float((fa * b).sum() - (a * ftb).sum())) < 1e-10
+    assert torch.allclose(fa, ssim_module._filter_valid(a, taps), atol=1e-12)
+    assert torch.allclose(ftb, ssim_module._filter_adjoint(b, taps), atol=1e-12)
+
+
+def test_filter_choice_per_device_and_override(monkeypatch, pairs):
+    monkeypatch.delenv(FILTER_ENV, raising=False)
+    assert default_filter("cpu") == "shift"
+    assert default_filter(torch.device("cuda")) == "conv" and default_filter("mps") == "conv"
+    used = []
+    for name in ("shift", "conv"):
+        real = ssim_module._VALID[name]
+        monkeypatch.setitem(ssim_module._VALID, name, lambda x, t, real=real, name=name: used.append(name) or real(x, t))
+    a, b = pairs[0]
+    ssim(a[None], b[None])
+    assert used == ["shift"], "auto on the CPU uses the shifted multiply-adds"
+    monkeypatch.setenv(FILTER_ENV, "conv")
+    ssim(a[None], b[None])
+    assert used[-1] == "conv", "$LOWLIGHT_SSIM_FILTER overrides auto"
+    ssim(a[None], b[None], filter="shift")
+    assert used[-1] == "shift", "an explicit filter= wins over the environment"
+    SSIMLoss(filter="conv")(a[None], b[None])
+    assert used[-1] == "conv"
+
+
+def test_bad_filter_names(monkeypatch, pairs):
+    a, b = pairs[0]
+    with pytest.raises(ValueError, match="filter must be 'auto'"):
+        ssim(a[None], b[None], filter="fft")
+    with pytest.raises(ValueError, match="filter must be 'auto'"):
+        SSIMLoss(filter=3)
+    monkeypatch.setenv(FILTER_ENV, "cudnn")
+    with pytest.raises(ValueError, match=f"{FILTER_ENV}='cudnn'.*unset it"):
+        ssim(a[None], b[None])
+
+
+def test_conv_weights_built_in_inference_mode_still_train(pairs):
+    """The conv kernels are cached; one first built under inference_mode must not break training."""
+    a, b = pairs[0]
+    ssim_module._conv_weights.cache_clear()
+    with torch.inference_mode():
+        ssim(a[None], b[None], filter="conv")
+    pred = a[None].clone().requires_grad_()
+    ssim(pred, b[None], filter="conv").backward()
+    assert float(pred.grad.abs().sum()) > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA: the conv formulation on a GPU")
+@pytest.mark.parametrize("f", ["shift", "conv"])
+def test_cuda_formulations_equal_cpu(pairs, f):
+    a = torch.stack([p[0] for p in pairs])
+    b = torch.stack([p[1] for p in pairs])
+    pred = a.cuda().requires_grad_()
+    out = ssim(pred, b.cuda(), filter=f)
+    out.backward()
+    cpu_pred = a.clone().requires_grad_()
+    ref = ssim(cpu_pred, b)
+    ref.backward()
+    assert abs(float(out) - float(ref)) < 1e-5
+    assert float((pred.grad.cpu() - cpu_pred.grad).abs().max()) < 1e-4 * float(cpu_pred.grad.abs().max())
+    assert default_filter(pred.device) == "conv" or "LOWLIGHT_SSIM_FILTER" in __import__("os").environ

@@ -46,6 +46,7 @@ gradient from this term (keeping the range is the job of a pixel loss).
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from numbers import Real
 
@@ -306,18 +307,29 @@ def soft_histogram(x: torch.Tensor, bins: int = 16, *, value_range=(0.0, 1.0), b
     check_image(x, "x", data_range=_data_range_for(lo, hi), range_arg="value_range")
     if mode not in _MODES:
         raise ImageInputError(f"mode must be one of {_MODES}, got {mode!r}.")
+    # Always float32 (float64 for float64 input), autocast off: bin masses are differences of
+    # CDF values, which half precision would round to a few levels (and the luma mix with them).
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    x = x.to(dtype)
-    b = x.shape[0]
-    v = _prepare(x, mode, lo, hi)                    # (B, C', N)
-    c = v.shape[1]
-    t = ((v - lo) / width).reshape(b * c, -1).contiguous()   # bin units, one row per histogram
-    s = bw / width
-    # Bins further than `bins` from a value's own bin lie outside the range for every value, so
-    # the window never needs more: the work is bounded by pixels x (2 bins + 1) whatever the bandwidth.
-    radius = min(max(1, math.ceil(_TRUNCATE * s)), bins)
-    counts = _SoftHistogramCounts.apply(t, bins, s, radius).view(b, c, bins)
-    return counts / counts.sum(dim=-1, keepdim=True)
+    with _no_autocast(x.device):
+        x = x.to(dtype)
+        b = x.shape[0]
+        v = _prepare(x, mode, lo, hi)                    # (B, C', N)
+        c = v.shape[1]
+        t = ((v - lo) / width).reshape(b * c, -1).contiguous()   # bin units, one row per histogram
+        s = bw / width
+        # Bins further than `bins` from a value's own bin lie outside the range for every value, so
+        # the window never needs more: the work is bounded by pixels x (2 bins + 1) whatever the bandwidth.
+        radius = min(max(1, math.ceil(_TRUNCATE * s)), bins)
+        counts = _SoftHistogramCounts.apply(t, bins, s, radius).view(b, c, bins)
+        return counts / counts.sum(dim=-1, keepdim=True)
+
+
+def _no_autocast(device: torch.device):
+    """Autocast off on ``device`` (a no-op context for a device type autocast does not know)."""
+    try:
+        return torch.autocast(device_type=device.type, enabled=False)
+    except (RuntimeError, ValueError):
+        return contextlib.nullcontext()
 
 
 def hard_histogram(x: torch.Tensor, bins: int = 16, *, value_range=(0.0, 1.0),

@@ -18,8 +18,17 @@ Gaussian filtering)::
     B1 = m1^2 + m2^2 + C1        B2 = (m11 - m1^2) + (m22 - m2^2) + C2
     SSIM map = A1 A2 / (B1 B2)   (equation 13 of the paper)
 
-Speed. The five filtered quantities are stacked into one tensor and filtered in one separable pass
-made of shifted multiply-adds (much faster on CPU than a grouped ``conv2d`` with a 1 x 11 kernel).
+Speed. The five filtered quantities are stacked into one tensor and filtered in one separable pass.
+Two formulations of that pass give the same values (to float32 rounding, about 1e-7):
+
+* ``filter="shift"``: shifted multiply-adds, 11 along W then 11 along H (on the CPU about 4x faster
+  than a depthwise ``conv2d`` with a 1 x 11 kernel);
+* ``filter="conv"``: two single-channel ``conv2d`` passes (1 x k, then k x 1) over the stack viewed
+  as a batch of planes, with ``conv_transpose2d`` as the adjoint: one cuDNN kernel per pass on a
+  GPU instead of 11 elementwise kernels, each reading the whole stack.
+
+``filter="auto"`` (the default) takes ``$LOWLIGHT_SSIM_FILTER`` when it is set, else ``"shift"`` on the
+CPU and ``"conv"`` on CUDA and MPS (:func:`default_filter`); ``benchmarks/bench_losses.py`` times both.
 The backward pass is written by hand (:class:`_SSIMFunction`). Differentiating the map ``S``::
 
     dS/dm1  = 2 m2 (A2 - A1) / (B1 B2) - 2 m1 S (1/B1 - 1/B2)
@@ -43,12 +52,18 @@ the gradient through the plain-autograd formulation from the saved inputs, so do
 exact (at the plain-autograd path's speed). An ordinary ``backward()`` keeps the fast path.
 
 SSIM is always computed in float32 (float64 when an input is float64), also under autocast: the
-products ``x * x`` and the differences ``m11 - m1^2`` lose too many digits in float16.
+products ``x * x`` and the differences ``m11 - m1^2`` lose too many digits in float16 (peers that
+filter in half precision report SSIM(0, 0) = 1.32 under autocast, and values above 1 where the
+variance ``m11 - m1^2`` rounds negative). The returned value is capped at 1: float32 rounding of
+the ratio leaves at most a few 1e-6 above 1 on nearly identical images, and the cap (on the value
+only; the gradient is the formula's) keeps ``1 - SSIM`` a loss that is never negative.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import os
 from numbers import Real
 
 import torch
@@ -58,9 +73,14 @@ from torch import nn
 from .._validation import (DataRangeWarning, ImageInputError, check_pair, check_reduction, check_window_fits,
                            warn_if_below_range)
 
-__all__ = ["gaussian_window", "ssim", "SSIMLoss", "DataRangeWarning"]
+__all__ = ["gaussian_window", "ssim", "SSIMLoss", "DataRangeWarning", "default_filter", "FILTERS",
+           "FILTER_ENV"]
 
 _REDUCTIONS = ("mean", "none", "map")
+#: Formulations of the separable filtering pass (see the module docstring).
+FILTERS = ("shift", "conv")
+#: Environment variable that overrides ``filter="auto"`` on every device.
+FILTER_ENV = "LOWLIGHT_SSIM_FILTER"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,6 +163,55 @@ def _filter_adjoint(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
     return out
 
 
+@functools.lru_cache(maxsize=32)
+def _conv_weights(taps: tuple, dtype: torch.dtype, device: torch.device):
+    """The 1 x k and k x 1 single-channel kernels of ``taps`` (cached: no host copy per call)."""
+    with torch.inference_mode(False):   # a normal tensor, even when first built in inference mode
+        w = torch.tensor(taps, dtype=dtype, device=device)
+    k = w.numel()
+    return w.view(1, 1, 1, k), w.view(1, 1, k, 1)
+
+
+def _filter_valid_conv(x: torch.Tensor, taps) -> torch.Tensor:
+    """:func:`_filter_valid` as two ``conv2d`` passes over the planes of ``x``: (..., H, W) -> (..., h, w)."""
+    w_row, w_col = _conv_weights(tuple(taps), x.dtype, x.device)
+    planes = x.reshape((-1, 1) + x.shape[-2:])
+    out = F.conv2d(F.conv2d(planes, w_row), w_col)
+    return out.view(x.shape[:-2] + out.shape[-2:])
+
+
+def _filter_adjoint_conv(x: torch.Tensor, taps) -> torch.Tensor:
+    """:func:`_filter_adjoint` as two ``conv_transpose2d`` passes: (..., h, w) -> (..., h + k - 1, w + k - 1)."""
+    w_row, w_col = _conv_weights(tuple(taps), x.dtype, x.device)
+    planes = x.reshape((-1, 1) + x.shape[-2:])
+    out = F.conv_transpose2d(F.conv_transpose2d(planes, w_col), w_row)
+    return out.view(x.shape[:-2] + out.shape[-2:])
+
+
+_VALID = {"shift": _filter_valid, "conv": _filter_valid_conv}
+_ADJOINT = {"shift": _filter_adjoint, "conv": _filter_adjoint_conv}
+
+
+def default_filter(device) -> str:
+    """The formulation ``filter="auto"`` uses on ``device``: ``$LOWLIGHT_SSIM_FILTER`` when set, else
+    ``"shift"`` on the CPU and ``"conv"`` elsewhere (CUDA, MPS)."""
+    env = os.environ.get(FILTER_ENV, "").strip().lower()
+    if env:
+        if env not in FILTERS:
+            raise ValueError(f"${FILTER_ENV}={env!r} is not an SSIM filter formulation: use one of "
+                             f"{', '.join(FILTERS)}, or unset it.")
+        return env
+    return "shift" if torch.device(device).type == "cpu" else "conv"
+
+
+def _check_filter(filter: str, device) -> str:
+    if not isinstance(filter, str) or filter.strip().lower() not in FILTERS + ("auto",):
+        raise ValueError(f"filter must be 'auto', {', '.join(repr(f) for f in FILTERS)}, got {filter!r}: "
+                         f"use 'auto' (the faster one for the device).")
+    key = filter.strip().lower()
+    return default_filter(device) if key == "auto" else key
+
+
 # ---------------------------------------------------------------------------------------------
 # Custom autograd function
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +227,7 @@ class _SSIMFunction(torch.autograd.Function):
     """SSIM with an analytic backward (see the module docstring for the derivation)."""
 
     @staticmethod
-    def forward(ctx, x, y, taps, c1, c2, reduction):
+    def forward(ctx, x, y, taps, c1, c2, reduction, filt="shift"):
         c = x.shape[1]
         stacked = x.new_empty((x.shape[0], 5 * c) + x.shape[2:])
         stacked[:, :c] = x
@@ -166,8 +235,8 @@ class _SSIMFunction(torch.autograd.Function):
         torch.mul(x, x, out=stacked[:, 2 * c:3 * c])
         torch.mul(y, y, out=stacked[:, 3 * c:4 * c])
         torch.mul(x, y, out=stacked[:, 4 * c:])
-        filt = _filter_valid(stacked, taps)
-        m1, m2, m11, m22, m12 = filt.split(c, dim=1)
+        filtered = _VALID[filt](stacked, taps)
+        m1, m2, m11, m22, m12 = filtered.split(c, dim=1)
         m1m2 = m1 * m2
         m1sq = m1 * m1
         m2sq = m2 * m2
@@ -177,7 +246,7 @@ class _SSIMFunction(torch.autograd.Function):
         b2 = (m11 + m22).sub_(m1sq).sub_(m2sq).add_(c2)          # sigma1^2 + sigma2^2 + C2
         inv_b = (b1 * b2).reciprocal_()
         smap = (a1 * a2).mul_(inv_b)
-        ctx.taps = taps
+        ctx.taps, ctx.filt = taps, filt
         ctx.c1, ctx.c2 = c1, c2
         ctx.reduction = reduction
         ctx.save_for_backward(x, y, m1, m2, a1, a2, b1, b2, inv_b, smap)
@@ -188,7 +257,7 @@ class _SSIMFunction(torch.autograd.Function):
         x, y, m1, m2, a1, a2, b1, b2, inv_b, smap = ctx.saved_tensors
         need_x, need_y = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         if not (need_x or need_y):
-            return None, None, None, None, None, None
+            return None, None, None, None, None, None, None
         if torch.is_grad_enabled():
             # create_graph=True: the gradient itself must be differentiable (gradient penalties,
             # double backward). Recompute it with plain autograd from the saved inputs.
@@ -211,7 +280,7 @@ class _SSIMFunction(torch.autograd.Function):
         if need_y:
             maps.append(2 * (m1 * diff - m2 * s_term) * g)   # g dS/dm2
         maps += [d11, d12]
-        back = _filter_adjoint(torch.cat(maps, dim=1), ctx.taps)
+        back = _ADJOINT[ctx.filt](torch.cat(maps, dim=1), ctx.taps)
         parts = back.split(x.shape[1], dim=1)
         g11, g12 = parts[-2], parts[-1]
         grad_x = grad_y = None
@@ -220,7 +289,7 @@ class _SSIMFunction(torch.autograd.Function):
         if need_y:
             gm2 = parts[1] if need_x else parts[0]
             grad_y = torch.addcmul(gm2, y, g11, value=2).addcmul_(x, g12)
-        return grad_x, grad_y, None, None, None, None
+        return grad_x, grad_y, None, None, None, None, None
 
 
 def _differentiable_backward(ctx, x, y, grad_out, need_x, need_y):
@@ -235,7 +304,7 @@ def _differentiable_backward(ctx, x, y, grad_out, need_x, need_y):
     it = iter(grads)
     gx = next(it) if need_x else None
     gy = next(it) if need_y else None
-    return gx, gy, None, None, None, None
+    return gx, gy, None, None, None, None, None
 
 
 def _ssim_autograd_taps(x, y, taps, c1, c2, reduction):
@@ -281,7 +350,7 @@ def _check_number(name, value, fix, *, positive=True):
 
 def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, window_size: int = 11,
          sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03, reduction: str = "mean",
-         _impl: str = "fast") -> torch.Tensor:
+         _impl: str = "fast", *, filter: str = "auto") -> torch.Tensor:
     """Structural similarity index (Wang et al. 2004), differentiable.
 
     Args:
@@ -297,9 +366,13 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, wind
             one SSIM per image; ``"map"`` -> the (B, C, H - window_size + 1, W - window_size + 1)
             SSIM map ('valid' filtering: border pixels without a full window have no value).
         _impl: ``"fast"`` (custom backward, default) or ``"autograd"`` (plain autograd reference).
+        filter: formulation of the fast path's filtering: ``"auto"`` (``"shift"`` on the CPU,
+            ``"conv"`` on a GPU; ``$LOWLIGHT_SSIM_FILTER`` overrides), ``"shift"`` or ``"conv"``.
+            Same values either way (see the module docstring).
 
     Returns:
-        SSIM in float32 (float64 if an input is float64), 1 for identical images.
+        SSIM in float32 (float64 if an input is float64), also for half-precision inputs and under
+        autocast; 1 for identical images and never above 1.
 
     Raises:
         ImageInputError / TypeError: mismatched shapes or devices, wrong rank, non-floating dtype,
@@ -331,6 +404,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, wind
     check_reduction(reduction, _REDUCTIONS)
     if _impl not in ("fast", "autograd"):
         raise ValueError(f"_impl must be 'fast' or 'autograd', got {_impl!r}.")
+    filt = _check_filter(filter, pred.device)
     taps_t = gaussian_window(window_size, sigma, dtype=torch.float64)  # validates both
     check_window_fits(window_size, pred.shape[-2], pred.shape[-1])
     _check_number("k1", k1, "use the standard 0.01", positive=False)
@@ -347,8 +421,16 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, wind
         x = pred.to(dtype)
         y = target.to(dtype)
         if _impl == "autograd":
-            return _ssim_autograd(x, y, window_size, float(sigma), c1, c2, reduction)
-        return _SSIMFunction.apply(x, y, taps_t.tolist(), c1, c2, reduction)
+            out = _ssim_autograd(x, y, window_size, float(sigma), c1, c2, reduction)
+        else:
+            out = _SSIMFunction.apply(x, y, taps_t.tolist(), c1, c2, reduction, filt)
+        return _cap_at_one(out)
+
+
+def _cap_at_one(s: torch.Tensor) -> torch.Tensor:
+    """``min(s, 1)`` in value, with the gradient of ``s`` (rounding above 1 is not a direction)."""
+    over = (s.detach() - 1).clamp_(min=0)
+    return s - over
 
 
 class SSIMLoss(nn.Module):
@@ -368,10 +450,12 @@ class SSIMLoss(nn.Module):
     """
 
     def __init__(self, data_range: float = 1.0, window_size: int = 11, sigma: float = 1.5,
-                 k1: float = 0.01, k2: float = 0.03, reduction: str = "mean"):
+                 k1: float = 0.01, k2: float = 0.03, reduction: str = "mean", *, filter: str = "auto"):
         super().__init__()
         gaussian_window(window_size, sigma)  # fail at construction, not at the first batch
         check_reduction(reduction, _REDUCTIONS)
+        _check_filter(filter, "cpu")
+        self.filter = filter
         self.data_range = data_range
         self.window_size = window_size
         self.sigma = sigma
@@ -381,7 +465,8 @@ class SSIMLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return 1.0 - ssim(pred, target, data_range=self.data_range, window_size=self.window_size,
-                          sigma=self.sigma, k1=self.k1, k2=self.k2, reduction=self.reduction)
+                          sigma=self.sigma, k1=self.k1, k2=self.k2, reduction=self.reduction,
+                          filter=self.filter)
 
     def extra_repr(self) -> str:
         return (f"data_range={self.data_range}, window_size={self.window_size}, sigma={self.sigma}, "
