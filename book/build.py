@@ -12,8 +12,8 @@ sphinx-book-theme; ``book/conf.py``) builds ``build/book/``. ``notebooks/`` is n
 Staging cleans every executed notebook (:func:`clean_notebook`): kernel warnings (stderr) and
 progress bars are dropped, a widget output is replaced by the outputs its ``Output`` widget
 showed when it was executed (the explorer's first state as static figures) and a note that it
-is interactive in JupyterLab, alt text written in the source notebooks' cell metadata
-(``mystnb.image.alt``) is carried over, and an error output, a figure that was never drawn
+is interactive in JupyterLab, every figure gets its alt text (``book/alt_text.json``, or
+``mystnb.image.alt`` in a source notebook's cell metadata), and an error output, a figure that was never drawn
 (``<Figure size ...>``, an ``MPLBACKEND=Agg`` run) or a path of the building machine stops the
 build with the cell named. MathJax 3 (npm ``mathjax@3``) is copied to ``<site>/mathjax/``.
 """
@@ -28,6 +28,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Alt text of every figure: {"notebooks/NAME.ipynb": {cell id: description}}. Kept here, not in the
+#: notebooks' metadata, because `lowlight-course strip` keeps only a fixed set of cell metadata keys.
+ALT_TEXT = Path(__file__).with_name("alt_text.json")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex")
@@ -149,14 +152,21 @@ def clean_outputs(outputs: list[dict], state: dict, *, where: str) -> list[dict]
     return cleaned
 
 
-def clean_notebook(nb: dict, *, name: str, source: dict | None = None) -> dict:
+def clean_notebook(nb: dict, *, name: str, source: dict | None = None, alt: dict | None = None) -> dict:
     """A copy of executed notebook ``nb`` ready for a page; ``source`` is its unexecuted original.
 
     Cell metadata ``mystnb`` (alt text, figure options) is taken from ``source`` by cell id, so a
-    description written after the run still reaches the page. Stored widget state is removed (the
-    page loads no widget JavaScript).
+    description written after the run still reaches the page; ``alt`` (``{cell id: text}``, from
+    ``book/alt_text.json``) fills in the alt text of cells that have none, and an id in it that
+    the notebook lacks stops the build. Stored widget state is removed (the page loads no widget
+    JavaScript).
     """
     nb = copy.deepcopy(nb)
+    alt = dict(alt or {})
+    unknown = sorted(set(alt) - {c.get("id") for c in nb.get("cells", [])})
+    if unknown:
+        raise BookError(f"{ALT_TEXT.name} describes cells {unknown} that {name} does not have (renamed or "
+                        f"deleted?): update its entry for {name}")
     state = _widget_state(nb)
     src_meta = {}
     for c in (source or {}).get("cells", []):
@@ -165,6 +175,10 @@ def clean_notebook(nb: dict, *, name: str, source: dict | None = None) -> dict:
     for i, cell in enumerate(nb.get("cells", [])):
         if cell.get("id") in src_meta:
             cell.setdefault("metadata", {})["mystnb"] = copy.deepcopy(src_meta[cell["id"]])
+        if cell.get("id") in alt:
+            image = cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("image", {})
+            if not str(image.get("alt", "")).strip():
+                image["alt"] = alt[cell["id"]]
         if cell.get("cell_type") == "code":
             cell["outputs"] = clean_outputs(cell.get("outputs", []), state,
                                             where=f"{name}, cell {i} (id {cell.get('id')})")
@@ -221,9 +235,11 @@ def stale_copies(executed: Path, root: Path = ROOT, *, solutions: bool = True, p
     return reasons
 
 
-def stage(executed: Path, src_dir: Path, root: Path = ROOT, *, solutions: bool = True) -> list[str]:
+def stage(executed: Path, src_dir: Path, root: Path = ROOT, *, solutions: bool = True,
+          alt_text: Path | None = ALT_TEXT) -> list[str]:
     """Write the Sphinx source folder; return warnings (figures without alt text)."""
     executed, src_dir = Path(executed), Path(src_dir)
+    alts = json.loads(Path(alt_text).read_text()) if alt_text and Path(alt_text).exists() else {}
     if src_dir.exists():
         shutil.rmtree(src_dir)
     src_dir.mkdir(parents=True)
@@ -244,7 +260,7 @@ def stage(executed: Path, src_dir: Path, root: Path = ROOT, *, solutions: bool =
                 raise BookError(f"{path} is missing: run `lowlight-course run --solutions --no-html --output "
                                 f"{executed}` first (make book does)")
             nb = clean_notebook(json.loads(path.read_text()), name=f"{folder}/{src.name}",
-                                source=json.loads(src.read_text()))
+                                source=json.loads(src.read_text()), alt=alts.get(f"{folder}/{src.name}"))
             warnings += [f"{folder}/{src.name} {c}: figure without alt text" for c in figures_without_alt(nb)]
             (src_dir / prefix / src.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False))
             toc[caption].append(prefix + src.stem)

@@ -128,6 +128,24 @@ def test_alt_text_comes_from_the_source_notebook_by_cell_id():
     assert executed["cells"][0]["metadata"] == {}  # the input is not modified
 
 
+def test_alt_text_table_fills_missing_alt_and_rejects_unknown_cells():
+    executed = _nb([_cell([{"output_type": "display_data", "metadata": {}, "data": dict(PNG)}], id_="a")])
+    cleaned = B.clean_notebook(executed, name="t", alt={"a": "A line chart of the loss."})
+    assert cleaned["cells"][0]["metadata"]["mystnb"]["image"]["alt"] == "A line chart of the loss."
+    with pytest.raises(B.BookError, match=r"describes cells \['gone'\] that t does not have"):
+        B.clean_notebook(executed, name="t", alt={"gone": "x"})
+
+
+def test_alt_text_table_names_only_cells_that_exist():
+    """Every entry of book/alt_text.json names an existing notebook and cell (renamed cells caught early)."""
+    table = json.loads(B.ALT_TEXT.read_text())
+    assert set(table) >= {f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")}
+    for nb_name, alts in table.items():
+        ids = {c.get("id") for c in json.loads((ROOT / nb_name).read_text())["cells"]}
+        assert set(alts) <= ids, f"{nb_name}: no cells {sorted(set(alts) - ids)}"
+        assert all(len(a) > 40 and a.endswith(".") for a in alts.values()), nb_name
+
+
 def test_landing_page_drops_jupyterlab_advice_and_adds_the_toc():
     index = ("# Title\n\nStart here. (In JupyterLab, right-click this file and choose *Open With > Markdown "
              "Preview*.)\n\n## Course map\n")
@@ -175,17 +193,17 @@ def test_stage_lays_out_lectures_blank_exercises_solutions_and_credits(tmp_path)
         (run / folder / "01_x.ipynb").write_text(json.dumps(_nb([_cell([
             {"output_type": "stream", "name": "stdout", "text": f"ran {folder}\n"}])])))
     src = tmp_path / "src"
-    assert B.stage(run, src, root) == []
+    assert B.stage(run, src, root, alt_text=None) == []
     assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()) == [
         "01_x.ipynb", "conf.py", "credits.md", "exercises/01_x.ipynb", "index.md", "solutions/01_x.ipynb"]
     assert "ran notebooks" in (src / "01_x.ipynb").read_text()
     assert json.loads((src / "exercises" / "01_x.ipynb").read_text())["cells"][0]["outputs"] == []
     assert "solutions/01_x" in (src / "index.md").read_text()
-    B.stage(run, src, root, solutions=False)
+    B.stage(run, src, root, solutions=False, alt_text=None)
     assert not (src / "solutions").exists() and "solutions/01_x" not in (src / "index.md").read_text()
     (run / "notebooks" / "01_x.ipynb").unlink()
     with pytest.raises(B.BookError, match="is missing: run `lowlight-course run --solutions"):
-        B.stage(run, src, root)
+        B.stage(run, src, root, alt_text=None)
 
 
 def test_missing_mathjax_names_the_install_command(tmp_path):
