@@ -5,6 +5,7 @@
     lowlight-course build-exercises [--check] [--force]  regenerate exercises/ from solutions/
     lowlight-course refresh-outputs NOTEBOOK ...   re-execute (smoke) and keep checked outputs
     lowlight-course strip [--all] NOTEBOOK ...     strip outputs (keeps checked ones unless --all)
+    lowlight-course audit MODULE:NAME [--model MODULE:NAME] [--json F] [--html F] [--quick]   audit a loss
 
 Run it from the repository root (or pass ``--root``).
 """
@@ -24,6 +25,7 @@ COMMANDS = (
     "run",
     "build_exercises",
     "notebook_outputs",
+    "audit",
 )
 
 
