@@ -18,4 +18,4 @@ Each submodule has one job and imports on its own:
 from ._validation import DataRangeWarning
 
 __all__ = ["DataRangeWarning", "__version__"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -301,11 +301,14 @@ def _plan(root: Path, sol_dir: Path, ex_dir: Path, solutions_dir: str, exercises
     if not sol_dir.is_dir():
         where = f"no {solutions_dir}/ folder in {root.resolve()}"
         if ex_dir.is_dir():
-            raise ExerciseError(f"{where}: this looks like a learner's copy (it has {exercises_dir}/ only). "
-                                f"build-exercises rebuilds {exercises_dir}/ from {solutions_dir}/ in the course "
-                                f"repository; your {exercises_dir}/ was left untouched.")
-        raise ExerciseError(f"{where}: run build-exercises from the course repository's root, or pass "
-                            f"--root PATH_TO_THE_COURSE.")
+            raise ExerciseError(f"{where}: this looks like a learner's copy (it has {exercises_dir}/ only), and "
+                                f"build-exercises is a maintainer command: it rebuilds {exercises_dir}/ from "
+                                f"{solutions_dir}/ in a clone of the course repository. Your {exercises_dir}/ was "
+                                f"left untouched; for a fresh exercise run `lowlight-course get-course "
+                                f"{root} --reset NAME` (it backs yours up first).")
+        raise ExerciseError(f"{where}: build-exercises is a maintainer command; it needs a clone of the course "
+                            f"repository (its {solutions_dir}/ folder): run it in the clone's root or pass --root "
+                            f"PATH_TO_THE_CLONE. Learners get the exercises with `lowlight-course get-course DIR`.")
     solutions = sorted(p for p in sol_dir.glob("*.ipynb") if p.is_file())
     if not solutions:
         raise ExerciseError(f"{sol_dir} holds no .ipynb notebook: nothing to build from (is --root right?).")

@@ -20,19 +20,22 @@ def _cmd_run(args) -> int:
             return _error(str(exc))
     else:
         if not (root / "notebooks").is_dir():
-            return _error(f"no notebooks/ folder in {root.resolve()}: run this in the course folder, pass "
-                          f"--root COURSE_FOLDER, or name the notebooks to run")
+            return _error(_not_a_course(root, args))
         folders = ["notebooks"]
-        if args.solutions:
-            if (root / "solutions").is_dir():
-                folders.append("solutions")
+        for flag, folder in ((args.solutions, "solutions"), (args.exercises, "exercises")):
+            if not flag:
+                continue
+            if (root / folder).is_dir():
+                folders.append(folder)
             else:
-                print(f"note: no solutions/ folder in {root.resolve()} (a learner's copy?): running notebooks/ "
-                      f"only", file=sys.stderr)
+                fix = ("`lowlight-course get-course DIR --solutions` copies them" if folder == "solutions"
+                       else "`lowlight-course get-course DIR` copies them")
+                print(f"note: no {folder}/ folder in {root.resolve()}: running the others only ({fix})",
+                      file=sys.stderr)
         paths = find_notebooks(root, folders)
     if not paths:
         return _error(f"no notebooks found in {root.resolve() / 'notebooks'}")
-    protected = find_notebooks(root, ("notebooks", "solutions", "exercises"))
+    protected = find_notebooks(root, ("notebooks", "solutions", "exercises")) + _installed_course()
     try:
         check_output_dir(paths, args.output, protected=protected)
         results = run_notebooks(paths, args.output, profile=args.profile, html=not args.no_html,
@@ -52,11 +55,38 @@ def _cmd_run(args) -> int:
 
 
 
+def _not_a_course(root: Path, args) -> str:
+    """The one-line error for ``run`` outside a course folder, with a command that works."""
+    flags = "".join(f" --{f}" for f in ("solutions", "exercises") if getattr(args, f, False))
+    if args.profile != "auto":
+        flags += f" --profile {args.profile}"
+    where = f"no notebooks/ folder in {root.resolve()}: this is not a course folder"
+    default = Path("lowlight-course")
+    if (root / default / "notebooks").is_dir():
+        return f"{where}; the course you copied is in {root / default}: `lowlight-course run --root {root / default}{flags}`"
+    get = " --solutions" if getattr(args, "solutions", False) else ""
+    return (f"{where}. Copy the course into one, then run it there: `lowlight-course get-course {default}{get} && "
+            f"cd {default} && lowlight-course run{flags}` (or pass --root COURSE_FOLDER, or the notebooks to run)")
+
+
+def _installed_course() -> list:
+    """The installed course's notebooks (an executed copy must never land on them)."""
+    from lowlight_course.course_files import CourseSourceError, course_source
+    from lowlight_course.runner import find_notebooks
+
+    try:
+        return find_notebooks(course_source(), ("notebooks", "solutions", "exercises"))
+    except CourseSourceError:
+        return []
+
+
 def register(sub, common) -> None:
     p = sub.add_parser("run", parents=[common], help="execute notebooks headless (papermill) and export HTML")
     p.add_argument("--profile", default="auto", choices=["auto", "smoke", "cpu", "gpu"])
     p.add_argument("--output", default="build")
     p.add_argument("--solutions", action="store_true", help="also run solutions/")
+    p.add_argument("--exercises", action="store_true",
+                   help="also run exercises/ (as they are: an unanswered exercise's checks say 'not implemented yet')")
     p.add_argument("--no-html", action="store_true")
     p.add_argument("--timeout", type=positive_seconds, default=None, metavar="SECONDS",
                    help="stop a notebook that runs longer than this (default: no limit)")
