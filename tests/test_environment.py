@@ -71,3 +71,42 @@ def test_python_requirement_matches():
     _, conda, _ = _environment()
     py = next(s for s in conda if _name(s) == "python")
     assert project["requires-python"].replace(" ", "") in py.replace(" ", "")
+
+
+def _spec(s: str) -> str:
+    """'pytorch>=2.2' -> 'torch>=2.2' (name normalised, PyPI name, specifier without spaces)."""
+    s = s.split(" #")[0].strip().replace(" ", "")
+    name = _name(s)
+    return CONDA_TO_PYPI.get(name, name) + s[len(re.split(r"[<>=!~;\[]", s, maxsplit=1)[0]):]
+
+
+def test_same_version_bounds_as_pyproject():
+    """Not just the names: every lower bound in pyproject.toml is the one environment.yml asks for."""
+    _, conda, pip = _environment()
+    env = {_spec(s) for s in conda + pip if not s.startswith("-e") and _name(s) not in NOT_PACKAGES}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    want = {_spec(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    assert env == want, f"only in environment.yml: {sorted(env - want)}; only in pyproject: {sorted(want - env)}"
+
+
+def test_repo2docker_accepts_it():
+    """What Binder's repo2docker needs of environment.yml (it reads it with a YAML parser, installs the
+    conda part with mamba and the pip part with pip): valid YAML with only name/channels/dependencies,
+    every dependency a string except one {pip: [...]} list, no machine-specific `prefix:`, and the
+    course installed by a *local* pip requirement (`-e .`), which makes repo2docker install the
+    environment after copying the repository (a `git+` URL would install another commit)."""
+    yaml = pytest.importorskip("yaml", reason="PyYAML parses environment.yml as repo2docker's YAML parser does")
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert set(env) <= {"name", "channels", "dependencies"}, sorted(env)
+    assert env["channels"] == ["conda-forge"], "one channel, conda-forge: mixing it with defaults makes solves slow and fragile"
+    deps = env["dependencies"]
+    pip_lists = [d["pip"] for d in deps if isinstance(d, dict)]
+    assert len(pip_lists) == 1 and all(isinstance(d, str) for d in deps if not isinstance(d, dict))
+    assert all(set(d) == {"pip"} for d in deps if isinstance(d, dict))
+    assert "pip" in deps, "conda must install pip itself before the pip: section"
+    assert "-e ." in pip_lists[0]
+    assert not any("git+" in p or p.startswith("/") for p in pip_lists[0])
+    # repo2docker reads a python pin only as `python=X.Y`; `python>=3.10` is accepted and leaves the
+    # choice to repo2docker's default (3.10 or newer), which satisfies requires-python.
+    py = [d for d in deps if isinstance(d, str) and _name(d) == "python"]
+    assert py and re.fullmatch(r"python(>=|=)3\.\d+", py[0].replace(" ", ""))

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from .arguments import check_arguments, check_loss_fn, check_model
+from .checkpoint import checkpointing
 from .data import BatchOrder
 from .devices import resolve_device
 from .evaluate import validate
@@ -24,7 +25,8 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
         optimizer="adam", device="auto", amp: bool = True, seed: int = 0, progress: bool = True,
         log_every: int = 1, grad_norm_every: int = 10, val=None, val_every: int | None = None,
         desc: str | None = None, clip_grad: float | None = None, warmup_steps: int = 0,
-        loss_lr: float | None = None, on_interrupt: str = "return") -> History:
+        loss_lr: float | None = None, on_interrupt: str = "return", checkpoint=None,
+        checkpoint_every: int | None = None, resume=False) -> History:
     """Train ``model`` to minimise ``loss_fn`` on ``train``; return the :class:`History`.
 
     Args:
@@ -73,6 +75,15 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
             one line and returns the history so far; ``"raise"`` re-raises it with ``.history``
             attached (for code that must not go on with a half-trained model, such as a cached
             check, or a cell that trains several models in a loop).
+        checkpoint: a file path: save the run there every ``checkpoint_every`` steps (default a
+            tenth of the run) and after the last step, atomically (model, optimiser, loss module,
+            RNGs, batch order, step, history; :mod:`.checkpoint`). An existing file is replaced.
+        checkpoint_every: steps between saves (needs ``checkpoint``).
+        resume: ``True`` continues from ``checkpoint`` when that file exists (from step 0 when it
+            does not, so one cell serves before and after a dead kernel), or a path to continue from.
+            The resumed run ends as an uninterrupted one would (same machine and thread count); a
+            checkpoint from another model, loss or settings raises ``CheckpointError`` saying what
+            differs.
 
     Returns:
         The :class:`History`. Stopped by ``KeyboardInterrupt`` (Jupyter's stop button) during the
@@ -111,6 +122,7 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
     if not torch.is_grad_enabled():
         raise RuntimeError("fit was called with gradients disabled (inside torch.no_grad() or "
                            "torch.inference_mode()), so nothing could train: call it outside that block.")
+    ckpt = checkpointing(checkpoint, checkpoint_every, resume, args.steps)
     dev = resolve_device(device)
     hist = History()
     with Recovery(model, loss_fn, hist, args.steps, absorb_interrupt=args.on_interrupt == "return") as rec:
@@ -120,15 +132,16 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
         val_every = args.val_every or max(1, args.steps // 10)
         torch.manual_seed(args.seed)
         batches = BatchOrder(run.data.n, run.batch_size, args.seed)
+        start = ckpt.restore(run, batches, hist, args, optimizer) if ckpt else 0
 
         from tqdm.auto import tqdm
 
         rec.bar = bar = tqdm(total=args.steps, desc=args.desc or "training", disable=not args.progress,
-                             leave=False, dynamic_ncols=True, mininterval=0.5)
+                             leave=False, dynamic_ncols=True, mininterval=0.5, initial=start)
         postfix_every = max(1, args.steps // 50)
         rec.t0 = time.perf_counter()
         last = args.steps - 1
-        for step in range(args.steps):
+        for step in range(start, args.steps):
             rec.step = step
             low, high = run.data.batch(batches.next())
             lrs = run.set_lr(step)
@@ -140,4 +153,6 @@ def fit(model: nn.Module, loss_fn, train, *, steps: int, batch_size: int = 16, l
             bar.update(1)
             if args.progress and (step % postfix_every == 0 or step == last):
                 bar.set_postfix(loss=f"{result.values[0]:.4g}", refresh=False)
+            if ckpt:
+                ckpt.after_step(step, run, batches, hist, args, optimizer)
     return hist
