@@ -77,6 +77,7 @@ class RunResult:
     html: str = ""
     peak_rss_mb: float | None = None
     path: str = ""
+    peak_gpu_mb: float | None = None
 
 
 def find_notebooks(root=".", folders=("notebooks",)) -> list[Path]:
@@ -200,17 +201,69 @@ def _watched_kernel_manager(record: dict, deadline_s: float | None):
     return WatchedKernelManager
 
 
+# ---------------------------------------------------------------------------------------------
+# Peak GPU memory: a last cell, added to the executed copy only, reads it inside the kernel
+# ---------------------------------------------------------------------------------------------
+GPU_PEAK_TAG = "lowlight-gpu-peak"
+_GPU_PEAK_MARK = "LOWLIGHT_GPU_PEAK_MB"
+_GPU_PEAK_SOURCE = (
+    "import sys as _sys\n"
+    "_t = _sys.modules.get('torch')\n"
+    "if _t is not None and _t.cuda.is_available() and _t.cuda.is_initialized():\n"
+    f"    print('{_GPU_PEAK_MARK}', _t.cuda.max_memory_allocated() / 2 ** 20)\n")
+
+
+def _with_gpu_peak_cell(path: Path):
+    """The notebook at ``path`` with a last, tagged cell that prints ``torch.cuda.max_memory_allocated``
+    (MiB, all devices' first: device 0) when the notebook used CUDA; nothing otherwise."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    cell = nbformat.v4.new_code_cell(_GPU_PEAK_SOURCE)
+    cell.metadata["tags"] = [GPU_PEAK_TAG]
+    nb.cells.append(cell)
+    return nb
+
+
+def _pop_gpu_peak(executed: Path) -> float | None:
+    """Read the peak GPU memory the tagged cell printed and remove that cell from ``executed``."""
+    import nbformat
+
+    if not executed.exists():
+        return None
+    nb = nbformat.read(str(executed), as_version=4)
+    peak = None
+    keep = []
+    for cell in nb.cells:
+        if GPU_PEAK_TAG not in cell.get("metadata", {}).get("tags", []):
+            keep.append(cell)
+            continue
+        for out in cell.get("outputs", []):
+            for line in str(out.get("text", "")).splitlines():
+                if line.startswith(_GPU_PEAK_MARK):
+                    try:
+                        peak = float(line.split()[1])
+                    except (IndexError, ValueError):
+                        pass
+    if len(keep) != len(nb.cells):
+        nb.cells = keep
+        nbformat.write(nb, str(executed))
+    return peak
+
+
 def _kernel_name() -> str:
     return "python3"
 
 
 def run_notebook(path, output_dir, *, profile: str = "auto", kernel_name: str | None = None,
-                 html: bool = True, timeout: float | None = None) -> RunResult:
+                 html: bool = True, timeout: float | None = None, gpu_memory: bool | None = None) -> RunResult:
     """Execute one notebook with papermill (``profile`` injected), write the executed copy and,
     with ``html``, an HTML export to ``output_dir/<folder>/``.
 
     ``timeout``: seconds for the whole notebook (and for any one cell); when it runs out the kernel
     is stopped and the result says so. ``None``: no limit.
+    ``gpu_memory``: also record the kernel's peak GPU memory (``torch.cuda.max_memory_allocated``,
+    read by a last cell that is removed from the executed copy); ``None``: when CUDA is available.
     """
     import papermill as pm
 
@@ -220,8 +273,11 @@ def run_notebook(path, output_dir, *, profile: str = "auto", kernel_name: str | 
     record: dict = {}
     t0 = time.perf_counter()
     error = ""
+    if gpu_memory is None:
+        gpu_memory = _cuda_available()
+    source = _with_gpu_peak_cell(path) if gpu_memory else str(path)
     try:
-        pm.execute_notebook(str(path), str(executed), parameters={"profile": profile},
+        pm.execute_notebook(source, str(executed), parameters={"profile": profile},
                             kernel_name=kernel_name or _kernel_name(), language="python", cwd=str(path.parent),
                             progress_bar=False, execution_timeout=timeout,
                             kernel_manager_class=_watched_kernel_manager(record, timeout))
@@ -230,6 +286,7 @@ def run_notebook(path, output_dir, *, profile: str = "auto", kernel_name: str | 
         if record.get("timed_out"):
             error = f"{path.name}: timed out after {timeout:g} s (--timeout); the kernel was stopped"
     seconds = time.perf_counter() - t0
+    peak_gpu = _pop_gpu_peak(executed) if gpu_memory else None
     html_path = ""
     if html and executed.exists():
         try:
@@ -242,7 +299,16 @@ def run_notebook(path, output_dir, *, profile: str = "auto", kernel_name: str | 
         except Exception as exc:  # noqa: BLE001
             error = error or f"{path.name}: HTML export failed: {exc}"
     return RunResult(path.name, not error, seconds, error, str(executed), html_path,
-                     record.get("peak_rss_mb"), str(path))
+                     record.get("peak_rss_mb"), str(path), peak_gpu)
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,9 +344,12 @@ def machine_facts() -> dict:
 
 def _format_table(results) -> list[str]:
     width = max([len("notebook")] + [len(r.notebook) for r in results])
-    lines = [f"{'notebook':<{width}}  status  seconds  peak MB"]
+    gpu = any(r.peak_gpu_mb is not None for r in results)
+    lines = [f"{'notebook':<{width}}  status  seconds  peak MB" + ("  GPU MB" if gpu else "")]
     for r in results:
         mem = f"{r.peak_rss_mb:7.0f}" if r.peak_rss_mb is not None else "      -"
+        if gpu:
+            mem += f"  {r.peak_gpu_mb:6.0f}" if r.peak_gpu_mb is not None else "       -"
         lines.append(f"{r.notebook:<{width}}  {'ok' if r.ok else 'FAILED':<6}  {r.seconds:7.1f}  {mem}")
     total = sum(r.seconds for r in results)
     lines.append(f"{'total':<{width}}  {sum(r.ok for r in results)}/{len(results)} ok  {total:5.1f}")
@@ -302,7 +371,8 @@ def run_notebooks(paths, output_dir="build", *, profile: str = "auto", html: boo
     The JSON holds ``profile``, ``machine`` (:func:`machine_facts`), ``loadavg_start`` /
     ``loadavg_end`` (1, 5, 15 min; ``None`` where unknown), ``total_seconds`` and ``notebooks``: one
     entry per notebook with ``notebook``, ``path``, ``ok``, ``seconds``, ``peak_rss_mb`` (``None``
-    where it cannot be measured), ``error`` and ``executed``. It is rewritten after every notebook,
+    where it cannot be measured), ``peak_gpu_mb`` (the kernel's ``torch.cuda.max_memory_allocated``
+    in MiB; ``None`` without CUDA), ``error`` and ``executed``. It is rewritten after every notebook,
     so an interrupted run keeps what finished.
     """
     paths = [Path(p) for p in paths]
@@ -320,6 +390,7 @@ def run_notebooks(paths, output_dir="build", *, profile: str = "auto", html: boo
             return
         report["notebooks"] = [{"notebook": r.notebook, "path": r.path, "ok": r.ok, "seconds": round(r.seconds, 3),
                                 "peak_rss_mb": None if r.peak_rss_mb is None else round(r.peak_rss_mb, 1),
+                                "peak_gpu_mb": None if r.peak_gpu_mb is None else round(r.peak_gpu_mb, 1),
                                 "error": r.error, "executed": r.executed} for r in results]
         report["total_seconds"] = round(sum(r.seconds for r in results), 3)
         report["loadavg_end"] = _loadavg()

@@ -130,3 +130,58 @@ def test_doctor_says_where_training_runs_and_which_profile(machine, monkeypatch,
     assert chosen.startswith(f"profile auto  -> {profile}:")
     if cuda:
         assert "40 SMs" in chosen and "2 minutes" in chosen
+
+
+# --- lowlight-course run: peak GPU memory per notebook --------------------------------------
+def _tiny_notebook(path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell('profile = "auto"')
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [p, nbformat.v4.new_code_cell("x = 1 + 1\nprint(x)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_gpu_peak_is_read_from_the_tagged_cell_and_the_cell_removed(tmp_path):
+    import nbformat
+
+    from lowlight_course import runner
+
+    nb = runner._with_gpu_peak_cell(_tiny_notebook(tmp_path / "a.ipynb"))
+    assert runner.GPU_PEAK_TAG in nb.cells[-1].metadata["tags"] and len(nb.cells) == 3
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="LOWLIGHT_GPU_PEAK_MB 1234.5\n")]
+    executed = tmp_path / "executed.ipynb"
+    nbformat.write(nb, str(executed))
+    assert runner._pop_gpu_peak(executed) == 1234.5
+    back = nbformat.read(str(executed), as_version=4)
+    assert len(back.cells) == 2 and all(runner.GPU_PEAK_TAG not in c.metadata.get("tags", []) for c in back.cells)
+    assert runner._pop_gpu_peak(executed) is None          # nothing left to read
+    assert runner._pop_gpu_peak(tmp_path / "missing.ipynb") is None
+
+
+def test_run_records_gpu_memory_column_only_when_measured(tmp_path):
+    """A real kernel runs the extra cell; without CUDA it prints nothing: peak None, cell gone."""
+    import json
+
+    import nbformat
+
+    from lowlight_course import runner
+
+    (tmp_path / "nb").mkdir()
+    src = _tiny_notebook(tmp_path / "nb" / "t.ipynb")
+    r = runner.run_notebook(src, tmp_path / "out", profile="smoke", html=False, gpu_memory=True, timeout=120)
+    assert r.ok, r.error
+    assert r.peak_gpu_mb is None, "the notebook never initialises CUDA, so its kernel has no peak to report"
+    executed = nbformat.read(r.executed, as_version=4)
+    assert all(runner.GPU_PEAK_TAG not in c.metadata.get("tags", []) for c in executed.cells)
+    lines = runner._format_table([r])
+    assert "GPU MB" not in lines[0]
+    r.peak_gpu_mb = 812.0
+    lines = runner._format_table([r])
+    assert lines[0].endswith("GPU MB") and lines[1].rstrip().endswith("812")
+    results = runner.run_notebooks([src], tmp_path / "out2", profile="smoke", html=False, echo=lambda *a: None)
+    data = json.loads((tmp_path / "out2" / runner.TIMINGS_FILE).read_text())
+    assert "peak_gpu_mb" in data["notebooks"][0] and results[0].ok
