@@ -197,6 +197,21 @@ def figures_without_alt(nb: dict) -> list[str]:
     return missing
 
 
+def retitle_solution(nb: dict) -> dict:
+    """Name a solution page as one: its first heading "# Exercise N · ..." becomes "# Solution N · ...".
+
+    The exercise and its solution share a title in the notebooks; on the website both sit in the
+    table of contents, where the reader must tell them apart.
+    """
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            text = _text(cell.get("source", ""))
+            new = re.sub(r"\A(\s*#\s+)Exercise\b", r"\1Solution", text, count=1)
+            cell["source"] = new
+            break
+    return nb
+
+
 def landing_page(index_md: str, toc: dict[str, list[str]]) -> str:
     """notebooks/index.md as the site's home page: JupyterLab-only advice dropped, the toctrees added."""
     text = LANDING_DROP.sub("", index_md).rstrip() + "\n"
@@ -235,9 +250,16 @@ def stale_copies(executed: Path, root: Path = ROOT, *, solutions: bool = True, p
     return reasons
 
 
+def count_figures(nb: dict) -> int:
+    """How many images the page of ``nb`` shows (one per output with an image/* type)."""
+    return sum(1 for c in nb.get("cells", []) for o in c.get("outputs", [])
+               if any(k.startswith("image/") for k in o.get("data", {})))
+
+
 def stage(executed: Path, src_dir: Path, root: Path = ROOT, *, solutions: bool = True,
           alt_text: Path | None = ALT_TEXT) -> list[str]:
-    """Write the Sphinx source folder; return warnings (figures without alt text)."""
+    """Write the Sphinx source folder and its ``manifest.json`` (page -> figure count); return
+    warnings (figures without alt text)."""
     executed, src_dir = Path(executed), Path(src_dir)
     alts = json.loads(Path(alt_text).read_text()) if alt_text and Path(alt_text).exists() else {}
     if src_dir.exists():
@@ -245,6 +267,7 @@ def stage(executed: Path, src_dir: Path, root: Path = ROOT, *, solutions: bool =
     src_dir.mkdir(parents=True)
     warnings = []
     toc = {"Lectures": [], "Exercises": [], "Solutions": [], "About": []}
+    manifest = {}
     parts = [("notebooks", executed / "notebooks", "Lectures", ""),
              ("exercises", root / "exercises", "Exercises", "exercises/")]
     if solutions:
@@ -261,13 +284,17 @@ def stage(executed: Path, src_dir: Path, root: Path = ROOT, *, solutions: bool =
                                 f"{executed}` first (make book does)")
             nb = clean_notebook(json.loads(path.read_text()), name=f"{folder}/{src.name}",
                                 source=json.loads(src.read_text()), alt=alts.get(f"{folder}/{src.name}"))
+            if folder == "solutions":
+                nb = retitle_solution(nb)
             warnings += [f"{folder}/{src.name} {c}: figure without alt text" for c in figures_without_alt(nb)]
             (src_dir / prefix / src.name).write_text(json.dumps(nb, indent=1, ensure_ascii=False))
             toc[caption].append(prefix + src.stem)
+            manifest[prefix + src.stem] = {"part": caption, "figures": count_figures(nb)}
     shutil.copy(root / "docs" / "CREDITS.md", src_dir / "credits.md")
     toc["About"].append("credits")
     (src_dir / "index.md").write_text(landing_page((root / "notebooks" / "index.md").read_text(), toc))
     shutil.copy(Path(__file__).with_name("conf.py"), src_dir / "conf.py")
+    (src_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return warnings
 
 
@@ -299,6 +326,7 @@ def build(executed, output, *, src_dir, mathjax, solutions=True, strict_alt=Fals
                      str(src_dir), str(output)])
     if rc == 0:
         install_mathjax(Path(mathjax), output)
+        shutil.copy(Path(src_dir) / "manifest.json", output / "manifest.json")  # what tests/site checks
         print(f"website in {output}/ (open {output}/index.html)")
     return rc
 

@@ -139,11 +139,25 @@ def test_alt_text_table_fills_missing_alt_and_rejects_unknown_cells():
 def test_alt_text_table_names_only_cells_that_exist():
     """Every entry of book/alt_text.json names an existing notebook and cell (renamed cells caught early)."""
     table = json.loads(B.ALT_TEXT.read_text())
-    assert set(table) >= {f"notebooks/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb")}
     for nb_name, alts in table.items():
         ids = {c.get("id") for c in json.loads((ROOT / nb_name).read_text())["cells"]}
         assert set(alts) <= ids, f"{nb_name}: no cells {sorted(set(alts) - ids)}"
         assert all(len(a) > 40 and a.endswith(".") for a in alts.values()), nb_name
+
+
+def test_count_figures_counts_image_outputs_not_cells():
+    nb = _nb([_cell([{"output_type": "display_data", "metadata": {}, "data": dict(PNG)},
+                     {"output_type": "stream", "name": "stdout", "text": "x\n"},
+                     {"output_type": "display_data", "metadata": {}, "data": {"image/svg+xml": "<svg/>"}}])])
+    assert B.count_figures(nb) == 2
+
+
+def test_solution_pages_are_titled_as_solutions():
+    nb = _nb([{"cell_type": "markdown", "id": "t", "metadata": {}, "source": ["# Exercise 4 · Balancing\n", "Exercise text"]},
+              {"cell_type": "markdown", "id": "u", "metadata": {}, "source": "# Exercise 4 again"}])
+    B.retitle_solution(nb)
+    assert nb["cells"][0]["source"] == "# Solution 4 · Balancing\nExercise text"
+    assert nb["cells"][1]["source"] == "# Exercise 4 again"
 
 
 def test_landing_page_drops_jupyterlab_advice_and_adds_the_toc():
@@ -195,7 +209,11 @@ def test_stage_lays_out_lectures_blank_exercises_solutions_and_credits(tmp_path)
     src = tmp_path / "src"
     assert B.stage(run, src, root, alt_text=None) == []
     assert sorted(p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()) == [
-        "01_x.ipynb", "conf.py", "credits.md", "exercises/01_x.ipynb", "index.md", "solutions/01_x.ipynb"]
+        "01_x.ipynb", "conf.py", "credits.md", "exercises/01_x.ipynb", "index.md", "manifest.json",
+        "solutions/01_x.ipynb"]
+    assert json.loads((src / "manifest.json").read_text()) == {
+        "01_x": {"part": "Lectures", "figures": 0}, "exercises/01_x": {"part": "Exercises", "figures": 0},
+        "solutions/01_x": {"part": "Solutions", "figures": 0}}
     assert "ran notebooks" in (src / "01_x.ipynb").read_text()
     assert json.loads((src / "exercises" / "01_x.ipynb").read_text())["cells"][0]["outputs"] == []
     assert "solutions/01_x" in (src / "index.md").read_text()
