@@ -56,6 +56,16 @@ bench: $(VENV)/.dev-installed
 exercises: $(VENV)/.course-installed
 	$(BIN)/lowlight-course build-exercises
 
+# `make wheel-test`: the course from an installed wheel, outside the repository (.ci/wheel_course.sh):
+# build the wheel, install it in a fresh venv with $(CONSTRAINTS), get-course into a temporary folder,
+# run every lecture, solution and exercise there under smoke (AVX2 kernels, 2 threads). It stands in
+# for test-course's "smoke, AVX2 kernels" row; executed copies and timings.json in build/course/wheel-smoke-avx2/.
+.PHONY: wheel-test
+wheel-test: $(VENV)/.course-installed
+	@.ci/timed "course from the wheel, outside the repo: smoke, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) \
+	  OMP_NUM_THREADS=2 MPLBACKEND=Agg PYTHON=$(PYTHON) CONSTRAINTS=$(abspath $(CONSTRAINTS)) \
+	  .ci/wheel_course.sh build/course/wheel-smoke-avx2
+
 # `make book`: the executed course as a static website in build/book/ (Sphinx + MyST-NB, offline:
 # MathJax 3 from the npm registry, served by the site). Outputs come from executed copies in
 # BOOK_EXECUTED (PROFILE, default cpu; run there first when missing or older than the notebooks);
