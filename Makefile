@@ -90,5 +90,37 @@ book: $(VENV)/.book-installed $(MATHJAX)
 	    --profile $(BOOK_PROFILE) --output $(BOOK_EXECUTED)
 	$(BIN)/python book/build.py --executed $(BOOK_EXECUTED) --output build/book $(BOOK_FLAGS)
 
+# `make browser-test`: chapter 04 in JupyterLab and the built website in Debian's Chromium, driven by
+# Playwright as executable_path (Playwright's own browser download is never used). Installs chromium
+# with apt-get when it is missing (as root, or with sudo); builds the website (smoke) when build/book/
+# is missing and LOWLIGHT_BOOK names none. `make hub-test`: a real JupyterHub on 127.0.0.1 with four
+# learners and nbgitpuller; configurable-http-proxy from npm into build/npm/. LOWLIGHT_BROWSER=1: a
+# missing tool fails these tests instead of skipping them. Screenshots: build/screenshots/.
+.PHONY: browser-test hub-test
+BROWSER_PYTEST = LOWLIGHT_BROWSER=1 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest -p no:xdist -q
+CHP            = build/npm/node_modules/.bin/configurable-http-proxy
+
+$(VENV)/.browser-installed: $(VENV)/.dev-installed
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo apt-get install -y chromium; \
+	  else echo "Debian's chromium is missing: run 'apt-get install -y chromium' as root, then make browser-test again"; exit 1; fi; fi
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[browser]'
+	touch $@
+
+$(VENV)/.hub-installed: $(VENV)/.browser-installed
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[hub]'
+	touch $@
+
+$(CHP):
+	npm install --silent --no-audit --no-fund --prefix build/npm configurable-http-proxy@5.3.0
+
+browser-test: $(VENV)/.browser-installed
+	@test -f build/book/index.html || [ -n "$(LOWLIGHT_BOOK)" ] || $(MAKE) --no-print-directory book PROFILE=smoke
+	$(BROWSER_PYTEST) tests/browser
+
+hub-test: $(VENV)/.hub-installed $(CHP)
+	$(BROWSER_PYTEST) tests/hub
+
 clean:
 	rm -rf build .pytest_cache
