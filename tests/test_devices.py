@@ -134,7 +134,7 @@ def test_doctor_says_where_training_runs_and_which_profile(machine, monkeypatch,
 
 # --- lowlight-course run: peak GPU memory per notebook --------------------------------------
 def _tiny_notebook(path):
-    import nbformat
+    nbformat = pytest.importorskip("nbformat", reason="needs nbformat (Jupyter) to write a notebook")
 
     nb = nbformat.v4.new_notebook()
     p = nbformat.v4.new_code_cell('profile = "auto"')
@@ -146,7 +146,7 @@ def _tiny_notebook(path):
 
 
 def test_gpu_peak_is_read_from_the_tagged_cell_and_the_cell_removed(tmp_path):
-    import nbformat
+    nbformat = pytest.importorskip("nbformat", reason="needs nbformat (Jupyter) to read a notebook")
 
     from lowlight_course import runner
 
@@ -166,7 +166,8 @@ def test_run_records_gpu_memory_column_only_when_measured(tmp_path):
     """A real kernel runs the extra cell; without CUDA it prints nothing: peak None, cell gone."""
     import json
 
-    import nbformat
+    pytest.importorskip("papermill", reason="needs papermill and a Jupyter kernel to run a notebook")
+    nbformat = pytest.importorskip("nbformat", reason="needs nbformat (Jupyter) to read a notebook")
 
     from lowlight_course import runner
 
