@@ -219,3 +219,37 @@ def test_predict_rejects_bad_batch_size_and_keeps_mode(tiny_pairs):
         predict(net, tiny_pairs[0], batch_size=0)
     with pytest.raises(TypeError, match="Module"):
         predict(lambda x: x, tiny_pairs[0])
+
+
+@pytest.mark.parametrize("where", ["loss term", "gradient"])
+@pytest.mark.parametrize("log_every, grad_norm_every", [(1, 10), (4, 0), (3, 2)])
+def test_divergence_stop_is_exact_whatever_the_logging(tiny_pairs, where, log_every, grad_norm_every):
+    """The stop names the step it happened at, and the model (parameters and buffers) equals a
+    clean run of exactly the steps before it, bit for bit, however rarely values are recorded."""
+    bad_step = 6
+
+    def loss(pred, target, low):
+        out = terms(pred, target, low)
+        if loss.calls >= bad_step:
+            if where == "loss term":
+                out["bad"] = torch.log(pred - pred - 1).mean()            # NaN value
+            else:
+                out["bad"] = torch.sqrt((pred - pred).abs()).mean()       # 0, NaN gradient
+        loss.calls += 1
+        return out
+
+    loss.calls = 0
+    torch.manual_seed(0)
+    model = UNet(base=4)
+    with pytest.raises(TrainingDivergedError) as err:
+        fit(model, loss, tiny_pairs, steps=20, batch_size=4, progress=False, log_every=log_every,
+            grad_norm_every=grad_norm_every)
+    assert err.value.step == bad_step and err.value.terms and "bad" in " ".join(err.value.terms)
+    assert all(s < bad_step for s in err.value.history.steps)
+    torch.manual_seed(0)
+    clean = UNet(base=4)
+    fit(clean, terms, tiny_pairs, steps=bad_step, batch_size=4, progress=False, log_every=log_every,
+        grad_norm_every=grad_norm_every)
+    got, want = model.state_dict(), clean.state_dict()
+    assert got.keys() == want.keys()
+    assert all(torch.equal(got[k], want[k]) for k in want), "the model is not the one from before the bad step"
