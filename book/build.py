@@ -213,8 +213,13 @@ def retitle_solution(nb: dict) -> dict:
 
 
 def landing_page(index_md: str, toc: dict[str, list[str]]) -> str:
-    """notebooks/index.md as the site's home page: JupyterLab-only advice dropped, the toctrees added."""
+    """notebooks/index.md as the site's home page: JupyterLab-only advice dropped, folder references
+    turned into the site's parts, exercise names linked to their pages, the toctrees added."""
     text = LANDING_DROP.sub("", index_md).rstrip() + "\n"
+    text = text.replace("(in `../exercises/`, answers in\n`../solutions/`)", "(in the Exercises part, answers in\nthe Solutions part)")
+    for doc in toc.get("Exercises", []):
+        name = doc.split("/", 1)[1]
+        text = text.replace(f"| `{name}` |", f"| [`{name}`]({doc}.ipynb) |")
     for caption, docs in toc.items():
         if docs:
             text += f"\n```{{toctree}}\n:caption: {caption}\n:hidden:\n:maxdepth: 1\n\n" + "\n".join(docs) + "\n```\n"

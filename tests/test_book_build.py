@@ -167,6 +167,9 @@ def test_landing_page_drops_jupyterlab_advice_and_adds_the_toc():
     assert "JupyterLab" not in page and "Start here." in page
     assert "```{toctree}\n:caption: Lectures\n:hidden:\n:maxdepth: 1\n\n00_a\n01_b\n```" in page
     assert ":caption: Solutions" not in page and ":caption: About" in page
+    row = B.landing_page("| [1 · MSE](01_mse.ipynb) | q | `01_mse_and_psnr` |\n",
+                         {"Exercises": ["exercises/01_mse_and_psnr"]})
+    assert "| [`01_mse_and_psnr`](exercises/01_mse_and_psnr.ipynb) |" in row
 
 
 def _course(tmp_path):
