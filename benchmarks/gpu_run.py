@@ -5,8 +5,9 @@
 
 Written for the GPU machine as it is: Python 3.12 with its own torch (2.11), no Jupyter, no package
 registry. Nothing is installed from the network; the package runs from the checkout
-(``PYTHONPATH``). A folder of wheels carried along (``--wheels DIR``, default ``wheels/`` when it
-exists) is installed first with ``pip install --no-index --no-deps`` (never a torch). Then:
+(``PYTHONPATH``). A folder of wheels carried along (``--wheels DIR``, default ``build/wheels``,
+made by ``benchmarks/gpu_wheels.sh``) supplies, offline, each distribution that does not import there
+(never a torch). Then:
 
 1. ``preflight``: Python, torch, CUDA, the GPU, and which of the course's imports are missing.
 2. The benchmarks, one after another while the GPU is otherwise idle: ``bench_losses.py --device
@@ -84,14 +85,7 @@ def step(name, cmd, out: Path, env, timeout) -> dict:
     return dict(name=name, rc=rc, seconds=seconds, tail=tail, log=log.name)
 
 
-def preflight(out: Path, wheels: Path | None, env) -> dict:
-    facts = dict(python=platform.python_version(), platform=platform.platform(), cpu_count=os.cpu_count())
-    if wheels is not None and wheels.is_dir() and any(wheels.glob("*.whl")):
-        whl = sorted(str(w) for w in wheels.glob("*.whl") if not w.name.startswith("torch-"))
-        r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", *whl],
-                           capture_output=True, text=True)
-        facts["wheels_installed"] = dict(rc=r.returncode, count=len(whl), tail=r.stdout.splitlines()[-3:] +
-                                         r.stderr.splitlines()[-3:])
+def _probe(env) -> dict:
     probe = ("import importlib, json, torch\n"
              f"mods = {sorted(IMPORTS)!r}\n"
              "miss = {}\n"
@@ -106,9 +100,25 @@ def preflight(out: Path, wheels: Path | None, env) -> dict:
              " bf16=torch.cuda.is_bf16_supported() if gpu else None, missing=miss)))\n")
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT)
     try:
-        facts.update(json.loads(r.stdout.strip().splitlines()[-1]))
+        return json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        facts["probe_error"] = (r.stdout + r.stderr)[-2000:]
+        return dict(probe_error=(r.stdout + r.stderr)[-2000:], missing={})
+
+
+def preflight(out: Path, wheels: Path | None, env) -> dict:
+    """Facts about the machine; installs each missing distribution from ``wheels`` (offline, one at a
+    time, so one that cannot install, such as piq without torchvision, does not stop the others;
+    pip never replaces the machine's torch: no torch wheel is carried)."""
+    facts = dict(python=platform.python_version(), platform=platform.platform(), cpu_count=os.cpu_count())
+    facts.update(_probe(env))
+    if wheels is not None and wheels.is_dir() and any(wheels.glob("*.whl")) and facts.get("missing"):
+        installed = {}
+        for dist in sorted({IMPORTS[m] for m in facts["missing"]}):
+            r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--find-links", str(wheels),
+                                dist], capture_output=True, text=True)
+            installed[dist] = "ok" if r.returncode == 0 else (r.stderr.strip().splitlines() or ["failed"])[-1][:200]
+        facts["wheels_installed"] = installed
+        facts.update(_probe(env))
     facts["missing_distributions"] = sorted({IMPORTS[m] for m in facts.get("missing", {})})
     print("preflight: " + json.dumps(facts), flush=True)
     (out / "preflight.json").write_text(json.dumps(facts, indent=1) + "\n")
@@ -170,7 +180,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="the same steps on the CPU: smoke profile, tiny benchmarks")
     ap.add_argument("--jobs", type=int, default=None, help="notebooks at once (default 8; dry run 2)")
     ap.add_argument("--budget", type=float, default=480, help="seconds for everything (default 480)")
-    ap.add_argument("--wheels", default=None, help="folder of wheels to install first (default: wheels/ if present)")
+    ap.add_argument("--wheels", default=None,
+                    help="folder of wheels to install missing imports from (default: build/wheels, "
+                         "made by benchmarks/gpu_wheels.sh)")
     ap.add_argument("--only", nargs="*", default=None, help="notebook name fragments to run (default: all)")
     ap.add_argument("--tests", nargs="*", default=None, help="unit-test paths (default: all that need no Jupyter)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["benches", "notebooks", "tests"])
@@ -183,7 +195,7 @@ def main(argv=None) -> int:
     jobs = args.jobs or (2 if dry else 8)
     threads = 1 if dry else max(1, (os.cpu_count() or 2) // (jobs + 1))
     env = _env(dry, threads)
-    wheels = Path(args.wheels) if args.wheels else (ROOT / "wheels")
+    wheels = Path(args.wheels) if args.wheels else (ROOT / "build" / "wheels")
     facts = preflight(out, wheels, env)
 
     benches = []
