@@ -102,6 +102,8 @@ def test_solutions_only_when_asked(v1, tmp_path):
     assert not (dest / "solutions").exists()
     res = get_course(dest, source=v1, solutions=True, echo=None)
     assert sorted(res.added) == ["solutions/01_task.ipynb", "solutions/02_other.ipynb"]
+    v = lowlight_course.__version__
+    assert res.lines[:2] == [f"solutions/01_task.ipynb: new in {v}", f"solutions/02_other.ipynb: new in {v}"]
     assert "return 1" in (dest / "solutions/01_task.ipynb").read_text()
 
 
@@ -140,6 +142,7 @@ def test_upgrade_updates_untouched_keeps_edited_and_says_so(v1, v2, tmp_path):
                                 ("notebooks/index.md", "notebooks/index.v0.2.0.md")]
     assert printed[:-1] == [
         "notebooks/00_intro.ipynb: updated to 0.2.0 (you had not edited it)",
+        "notebooks/01_more.ipynb: new in 0.2.0",
         "notebooks/index.md: kept as it is (you edited it); the 0.2.0 version is beside it: notebooks/index.v0.2.0.md",
         "exercises/01_task.ipynb: kept as it is (you edited it); the 0.2.0 version is beside it: "
         "exercises/01_task.v0.2.0.ipynb"]

@@ -385,6 +385,8 @@ def _copy(dest: Path, items, rec, version, res, say, atomic_write) -> None:
                     f"a re-run brings it back)")
             else:
                 res.added.append(item.rel)
+                if rec["files"]:  # a course folder already: the new material is worth a line
+                    say(f"{item.rel}: new in {version}")
             rec["files"][item.rel] = _entry(item, version)
             continue
         action, why = _judge(item, target, rec)
