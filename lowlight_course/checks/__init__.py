@@ -63,3 +63,4 @@ from .plateaus import *  # noqa: F401,F403
 from . import _core, mse_psnr, ssim, histogram, balancing, augmentation, noise, plateaus
 
 __all__ = [name for mod in (_core, mse_psnr, ssim, histogram, balancing, augmentation, noise, plateaus) for name in mod.__all__]
+from .audit import *; __all__ += audit.__all__  # noqa: E402,E702,F401,F403 - exercise 08 (lowlight_course.checks.audit)
