@@ -176,6 +176,57 @@ def test_a_killed_training_process_resumes_to_the_uninterrupted_result(tmp_path)
             assert torch.equal(resumed[part][k], v), (part, k)
 
 
+def test_a_killed_jupyter_kernel_resumes_to_the_uninterrupted_result(tmp_path):
+    """The same, with a real Jupyter kernel: SIGKILLed mid-training (what the OOM killer does to a
+    learner's kernel), then a new kernel reruns the cell with resume=True."""
+    manager = pytest.importorskip("jupyter_client.manager", reason="jupyter_client starts the kernels")
+    code = SCRIPT.format(tests=str(ROOT / "tests"))
+    env = dict(os.environ, OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")
+    out = tmp_path / "kernel"
+    ckpt = Path(str(out) + ".pt")
+
+    def cell(mode, sleep):
+        return f"import sys; sys.argv = ['cell', {mode!r}, {str(out)!r}, {sleep!r}]\n" + code
+
+    km, kc = manager.start_new_kernel(startup_timeout=120, kernel_name="python3", env=env, cwd=str(tmp_path))
+    try:
+        kc.execute(cell("train", "0.3"))
+        deadline = time.monotonic() + 240
+        while not ckpt.exists():
+            assert km.is_alive(), "the kernel died before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.05)
+        pid = km.provisioner.pid if getattr(km, "provisioner", None) else km.kernel.pid
+        os.kill(pid, signal.SIGKILL)
+        for _ in range(200):
+            if not km.is_alive():
+                break
+            time.sleep(0.05)
+        assert not km.is_alive(), "the kernel survived SIGKILL"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    saved = torch.load(ckpt, weights_only=True)["step"]
+    assert 4 <= saved < 24 and not out.exists()
+
+    km, kc = manager.start_new_kernel(startup_timeout=120, kernel_name="python3", env=env, cwd=str(tmp_path))
+    try:
+        reply = kc.execute_interactive(cell("resume", "0"), timeout=300, output_hook=lambda msg: None)
+        assert reply["content"]["status"] == "ok", reply["content"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    cmd, env = _python(tmp_path, "full", tmp_path / "full", 0)
+    subprocess.run(cmd, env=env, cwd=tmp_path, check=True, timeout=300)
+    resumed, full = torch.load(out, weights_only=True), torch.load(tmp_path / "full", weights_only=True)
+    assert resumed["history"]["extra"]["resumed_at_step"] == saved
+    for name in RECORDED:
+        assert resumed["history"][name] == full["history"][name], name
+    for part in ("model", "loss"):
+        for k, v in full[part].items():
+            assert torch.equal(resumed[part][k], v), (part, k)
+
+
 # -- refusals, each with a fix that works --------------------------------------------------------
 @pytest.fixture
 def saved(tmp_path):
