@@ -262,6 +262,12 @@ def test_other_settings_are_refused_and_the_saved_ones_work(saved):
     assert h.extra["resumed_at_step"] == 4 and h.steps[-1] == KW["steps"] - 1
 
 
+def test_other_data_is_refused(saved):
+    low, high = _data(n=6)
+    with pytest.raises(CheckpointError, match=r"data=\[8, \[3, 16, 16\]\] saved, \[6, \[3, 16, 16\]\] now"):
+        fit(_model(), NoisyWeighted(), (low, high), checkpoint=saved, resume=True, **(KW | dict(val_every=None)))
+
+
 def test_fewer_steps_than_saved_is_refused(saved):
     with pytest.raises(CheckpointError, match=r"already trained 4 steps.*steps=4"):
         fit(_model(), NoisyWeighted(), _data(), checkpoint=saved, resume=True, **(KW | dict(steps=3, val_every=None)))

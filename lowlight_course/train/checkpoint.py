@@ -209,7 +209,7 @@ class Checkpointing:
                 "clip_grad": args.clip_grad, "warmup_steps": args.warmup_steps,
                 "optimizer": optimizer if isinstance(optimizer, str) else getattr(optimizer, "__qualname__",
                                                                                    type(optimizer).__qualname__),
-                "data": run.data.n}
+                "data": [run.data.n, list(run.data.low.shape[1:]) if run.data.dataset is None else None]}
 
     def after_step(self, step: int, run, batches, hist: History, args, optimizer) -> None:
         """Save after ``step`` (0-based) when it ends a block of ``every`` steps or the run."""
