@@ -10,7 +10,8 @@ and, only when they do not import, small stand-ins for ``IPython.display`` and `
 accept any call (interactive explorers are then skipped; the log says so). Cell magics and shell
 lines (``%``, ``!``) are skipped.
 
-Writes ``DIR/<folder>__<name>.json``: ``ok``, ``seconds``, ``cell_seconds``, the error with its
+Writes ``DIR/<folder>__<name>.json`` after every cell (``ok`` is null while running, so a run stopped
+from outside keeps what finished): ``ok``, ``seconds``, ``cell_seconds``, the error with its
 traceback, ``peak_gpu_mb`` (``torch.cuda.max_memory_allocated`` in MiB, device 0, when the notebook
 used CUDA), ``profile`` (the sizes the notebook ran with) and ``headline``: the last printed lines of
 each cell that printed (the measured numbers a chapter asserts); the full output is in
@@ -129,6 +130,21 @@ def run(path: Path, profile: str, out_dir: Path) -> dict:
                   profile_name=profile, ok=False, seconds=None, cell_seconds=[], error="", notes=note,
                   headline=[], peak_gpu_mb=None, profile=None)
     t0 = time.perf_counter()
+    record = out_dir / f"{stem}.json"
+
+    def save():
+        result["seconds"] = round(time.perf_counter() - t0, 3)
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+            result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)
+        p = ns.get("P")
+        if p is not None and hasattr(p, "__dataclass_fields__"):
+            result["profile"] = {k: getattr(p, k) for k in p.__dataclass_fields__}
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, record)
+
+    result["ok"] = None   # running: a run stopped from outside leaves the cells done so far
     with open(out_dir / f"{stem}.log", "w", encoding="utf-8") as log:
         tee = _Tee(log)
         old_out, old_err = sys.stdout, sys.stderr
@@ -144,21 +160,16 @@ def run(path: Path, profile: str, out_dir: Path) -> dict:
                 result["cell_seconds"].append(round(time.perf_counter() - c0, 3))
                 for line in _headline("".join(tee.cell)[len(f"# ---- cell {i}\n"):]):
                     result["headline"].append(f"cell {i}: {line}"[:300])
+                save()
             result["ok"] = True
         except BaseException as exc:  # noqa: BLE001  (a failed assert is the result, not a crash)
+            result["ok"] = False
             result["error"] = f"cell {len(result['cell_seconds'])}: {type(exc).__name__}: {exc}"[:2000]
             result["traceback"] = traceback.format_exc()[-4000:]
             print(result["traceback"])
         finally:
             sys.stdout, sys.stderr = old_out, old_err
-    result["seconds"] = round(time.perf_counter() - t0, 3)
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
-        result["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2 ** 20, 1)
-    p = ns.get("P")
-    if p is not None and hasattr(p, "__dataclass_fields__"):
-        result["profile"] = {k: getattr(p, k) for k in p.__dataclass_fields__}
-    (out_dir / f"{stem}.json").write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
+    save()
     return result
 
 
