@@ -141,3 +141,22 @@ def test_deterministic():
     a, b = audit(E.article_combined, quick=True), audit(E.article_combined, quick=True)
     assert [(r.label, r.measured) for r in a] == [(r.label, r.measured) for r in b]
     assert all(r.measured is None or not math.isnan(r.measured) for r in a)
+
+
+def test_zero_gradient_at_a_terms_minimum_is_no_failure():
+    def chroma(x):
+        return x - x.mean(dim=1, keepdim=True)
+
+    loss = lambda p, t: {"l1": l1(p, t), "colour": (chroma(p) - chroma(t)).abs().mean()}  # noqa: E731
+    r = _quick(loss, "gradient liveness")  # on a grey pair the colour term sits at its minimum: gradient 0
+    assert r["gradient at edge cases [colour]"].verdict == "pass"
+    frozen = lambda p, t: {"l1": l1(p, t), "round": ((p * 4).round() - (t * 4).round()).abs().mean()}  # noqa: E731
+    r = _quick(frozen, "gradient liveness")
+    assert r["gradient at a photo pair [round]"].verdict == "fail" and "exactly zero" in r["gradient at a photo pair [round]"].detail
+
+
+def test_the_module_is_callable_and_keeps_its_attributes():
+    import lowlight_course.audit as A
+
+    assert callable(A) and A.AuditReport is not None and A.audit is not A
+    assert isinstance(A(mse, quick=True, probes=["spatial blindness"]), A.AuditReport)
