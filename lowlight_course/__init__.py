@@ -10,6 +10,7 @@ Each submodule has one job and imports on its own:
 - :mod:`lowlight_course.train`     one ``fit(...)`` for every notebook
 - :mod:`lowlight_course.profiles`  run sizes: smoke / cpu / gpu / auto
 - :mod:`lowlight_course.checks`    exercise checks
+- :mod:`lowlight_course.audit`     the loss auditor (callable: ``audit(loss_fn)`` -> report; Chapter 8)
 - :mod:`lowlight_course.viz`       figures and widgets
 
 :class:`DataRangeWarning` (also in ``losses`` and ``metrics``) is what SSIM and PSNR warn with when
@@ -19,3 +20,12 @@ from ._validation import DataRangeWarning
 
 __all__ = ["DataRangeWarning", "__version__"]
 __version__ = "0.2.0"
+
+
+def __getattr__(name):
+    """``lowlight_course.audit`` after a plain ``import lowlight_course`` (imported on first use)."""
+    if name == "audit":
+        import importlib
+
+        return importlib.import_module(".audit", __name__)
+    raise AttributeError(f"module 'lowlight_course' has no attribute {name!r}")
