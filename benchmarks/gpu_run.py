@@ -203,7 +203,8 @@ def main(argv=None) -> int:
     jobs = args.jobs or (2 if dry else len(notebooks()))
     threads = 1 if dry else max(1, (os.cpu_count() or 2) // (jobs + 1))
     env = _env(dry, threads)
-    wheels = Path(args.wheels) if args.wheels else (ROOT / "build" / "wheels")
+    # A dry run installs nothing (it runs in the course's own environment, whose torch must stay).
+    wheels = None if dry else (Path(args.wheels) if args.wheels else (ROOT / "build" / "wheels"))
     facts = preflight(out, wheels, env)
 
     benches = []
