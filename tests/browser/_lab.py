@@ -42,11 +42,23 @@ def wait_idle(page, *, timeout: float) -> None:
     page.locator("#jp-main-statusbar").get_by_text(STATUS_IDLE).first.wait_for(timeout=timeout * 1000)
 
 
+def _menu(page, menu: str, item: str) -> None:
+    page.locator("#jp-menu-panel .lm-MenuBar-itemLabel", has_text=re.compile(f"^{menu}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{item}$")).first.click()
+
+
 def start_run_all(page) -> None:
-    """Run > Run All Cells in the notebook that ``page`` shows (returns at once)."""
+    """Edit > Clear Outputs of All Cells, then Run > Run All Cells (returns at once).
+
+    Clearing first resets every prompt to "[ ]", so a notebook saved with outputs cannot look
+    finished before it ran.
+    """
     page.locator(NOTEBOOK).click(position={"x": 5, "y": 5})
-    page.locator("#jp-menu-panel .lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    _menu(page, "Edit", "Clear Outputs of All Cells")
+    page.wait_for_function("""() => Array.from(document.querySelectorAll('.jp-NotebookPanel'))
+        .filter(p => p.checkVisibility()).every(p => Array.from(p.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt'))
+        .every(e => !/\\d/.test(e.textContent)))""", timeout=30_000)
+    _menu(page, "Run", "Run All Cells")
 
 
 def wait_run_all(page, *, timeout: float, what: str = "") -> list[dict]:
@@ -79,8 +91,7 @@ def run_all(page, *, timeout: float, what: str = "") -> list[dict]:
 def save(page, path: Path, *, timeout: float = 30) -> dict:
     """File > Save (Ctrl+S) and wait until ``path`` on disk was rewritten; returns the saved JSON."""
     before = path.stat().st_mtime_ns if path.exists() else 0
-    page.locator("#jp-menu-panel .lm-MenuBar-itemLabel", has_text=re.compile(r"^File$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Save( Notebook)?$")).first.click()
+    _menu(page, "File", "Save Notebook")
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if path.exists() and path.stat().st_mtime_ns != before:

@@ -93,7 +93,7 @@ def test_chapter_04_explorer(lab, guarded, shots):
 
     def state():
         return {"src": img.get_attribute("src"), "metrics": metrics.inner_text().strip(),
-                "value": readout.inner_text().strip()}
+                "value": readout.inner_text().strip(), "figures": out.locator("img").count()}
 
     before = state()
     assert before["src"] and before["src"].startswith("data:image/"), f"explorer image src: {before['src']!r:.80}"
@@ -106,7 +106,8 @@ def test_chapter_04_explorer(lab, guarded, shots):
     page.keyboard.press("ArrowRight")
     deadline = time.monotonic() + 60
     after = state()
-    while after["src"] == before["src"] and time.monotonic() < deadline:
+    # until the panel is redrawn: a new image and as many figures as before (the metric curves too)
+    while (after["src"] == before["src"] or after["figures"] < before["figures"]) and time.monotonic() < deadline:
         page.wait_for_timeout(500)
         after = state()
     explorer.screenshot(path=str(shots / "explorer_after.png"))

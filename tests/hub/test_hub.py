@@ -42,7 +42,7 @@ LEARNERS = ["learner1", "learner2", "learner3", "learner4"]
 SOLO = "solo"
 LECTURE = "00_setup_and_data"
 EXERCISE = "01_mse_and_psnr"
-NEW_NOTEBOOK = "08_workshop_wrap_up"
+NEW_NOTEBOOK = "90_workshop_wrap_up"  # not a course number: the instructor's own addition
 TARGET = "lowlight-course"          # nbgitpuller's targetpath in each home
 STUB = "def mse(pred, target):"     # the cell the learner answers
 ANSWER = '''def mse(pred, target):
@@ -52,7 +52,7 @@ ANSWER = '''def mse(pred, target):
 '''
 ANSWER_MARK = "my answer: square each error, then average"
 INSTRUCTOR_HINT = "(Updated by the instructor) "
-LECTURE_NOTE = "Workshop note from your instructor: chapter 08 wraps up the day."
+LECTURE_NOTE = "Workshop note from your instructor: the new wrap-up notebook closes the day."
 CHECK_CALL = "checks.check_mse(mse)"
 CHP = _browser.ROOT / "build" / "npm" / "node_modules" / ".bin" / "configurable-http-proxy"
 RUN_TIMEOUT = float(os.environ.get("LOWLIGHT_HUB_RUN_TIMEOUT", "480"))
@@ -128,7 +128,7 @@ def instructor_update(repo: Path) -> dict:
     params = next(c for c in src_nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
     setup = [c for c in src_nb["cells"] if "setup" in c.get("metadata", {}).get("tags", [])]
     new = {"cells": [{"cell_type": "markdown", "id": "wrap-title", "metadata": {},
-                      "source": "# Chapter 8 · Workshop wrap-up\n\nWhat we measured today."},
+                      "source": "# Workshop wrap-up\n\nWhat we measured today."},
                      dict(params, id="wrap-params", outputs=[], execution_count=None),
                      *[dict(c, id="wrap-setup", outputs=[], execution_count=None) for c in setup],
                      {"cell_type": "code", "id": "wrap-code", "metadata": {}, "outputs": [], "execution_count": None,
@@ -137,7 +137,7 @@ def instructor_update(repo: Path) -> dict:
            "metadata": src_nb["metadata"], "nbformat": 4, "nbformat_minor": src_nb.get("nbformat_minor", 5)}
     (repo / "notebooks" / f"{NEW_NOTEBOOK}.ipynb").write_text(json.dumps(new, indent=1) + "\n")
     _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "course update: lecture 00 note, chapter 08, exercise 01 hint")
+    _git(repo, "commit", "-q", "-m", "course update: lecture 00 note, wrap-up notebook, exercise 01 hint")
     return {"lecture": f"notebooks/{LECTURE}.ipynb", "new": f"notebooks/{NEW_NOTEBOOK}.ipynb",
             "exercise": f"exercises/{EXERCISE}.ipynb"}
 
@@ -307,7 +307,11 @@ class Learner:
     def wait_notebook(self, open_path: str, timeout: float = 240):
         p = self.page
         try:
-            p.wait_for_url(f"**/lab/tree/{TARGET}/{open_path}*", timeout=timeout * 1000)
+            # JupyterLab rewrites the URL once it has opened the file: wait for the file's tab instead
+            name = open_path.rsplit("/", 1)[-1]
+            p.wait_for_function("name => { const t = document.querySelector("
+                                "'#jp-main-dock-panel .lm-TabBar-tab.lm-mod-current .lm-TabBar-tabLabel');"
+                                " return t && t.textContent.trim() === name; }", arg=name, timeout=timeout * 1000)
             p.locator(_lab.NOTEBOOK).locator(".jp-Cell").first.wait_for(timeout=timeout * 1000)
             _lab.wait_idle(p, timeout=timeout)
         except Exception as e:
@@ -354,6 +358,7 @@ def first_pass(learners: list[Learner]) -> dict:
         verdict = _lab.cell_output(lr.page, CHECK_CALL)
         assert "check_mse: all" in verdict and "passed" in verdict and "[FAIL]" not in verdict, \
             f"{lr.name}: the check's verdict on a correct answer is not 'passed': {verdict!r:.500}"
+        _lab._code_cell(lr.page, CHECK_CALL).scroll_into_view_if_needed()
         lr.shot("exercise_passed")
         nb = lr.saved(ex)
         (cell,) = _cells_where(nb, STUB)
@@ -427,6 +432,7 @@ def test_four_learners_pull_run_answer_update(hub_setup, tmp_path_factory, reque
             .locator(".jp-OutputArea").inner_text()
         beside = sorted(p.name for p in (lr.course / "exercises").glob(f"{EXERCISE}.course-update*.ipynb"))
         collision[lr.name] = {"told": setup_out.strip()[:400], "beside": beside}
+        lr.page.locator(_lab.NOTEBOOK).locator(".jp-CodeCell").nth(1).scroll_into_view_if_needed()
         lr.shot("after_update_exercise")
         lr.saved(ex)
 
