@@ -86,7 +86,7 @@ def test_fresh_copy_lectures_and_exercises(v1, tmp_path):
     got = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert got == [".lowlight-course.json", ".lowlight-course.lock", "CHANGELOG.md", "exercises/01_task.ipynb",
                    "exercises/02_other.ipynb", "notebooks/00_intro.ipynb", "notebooks/index.md"]
-    assert len(res.added) == 5 and not res.updated and not res.kept
+    assert len(res.added) == 5 and not res.updated and not res.kept and len(res.lines) == 1  # the summary only
     for nb in ("notebooks/00_intro.ipynb", "exercises/01_task.ipynb"):
         assert file_state(dest / nb) == UNTOUCHED
         assert json.loads((dest / nb).read_text())["metadata"][RECORD_KEY]["version"] == "0.1.0"

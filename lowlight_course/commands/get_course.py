@@ -375,6 +375,7 @@ def get_course(dest, *, solutions: bool = False, reset=(), source=None, version:
 def _copy(dest: Path, items, rec, version, res, say, atomic_write) -> None:
     from lowlight_course.course_files import write_new
 
+    known = bool(rec["files"])  # a course folder already (not the first copy): new material gets a line
     for item in items:
         target = dest / item.rel
         if not target.exists() and not target.is_symlink():
@@ -385,7 +386,7 @@ def _copy(dest: Path, items, rec, version, res, say, atomic_write) -> None:
                     f"a re-run brings it back)")
             else:
                 res.added.append(item.rel)
-                if rec["files"]:  # a course folder already: the new material is worth a line
+                if known:
                     say(f"{item.rel}: new in {version}")
             rec["files"][item.rel] = _entry(item, version)
             continue
