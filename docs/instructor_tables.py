@@ -106,17 +106,17 @@ def notebook_table(runs: list[dict]) -> str:
 
 
 def runs_table(runs: list[dict]) -> str:
-    lines = ["| run (`build/course/…`) | profile | threads | kernels | load at start | notebooks ok | total (s) |",
-             "| --- | --- | ---: | --- | --- | ---: | ---: |"]
+    lines = ["| run (`build/course/…`) | profile | threads | kernels | load at start | load at end | notebooks ok | total (s) |",
+             "| --- | --- | ---: | --- | --- | --- | ---: | ---: |"]
     for r in runs:
         m = r.get("machine") or {}
         kern = m.get("ATEN_CPU_CAPABILITY") or m.get("cpu_capability") or "?"
-        load = " / ".join(f"{x:.1f}" for x in r.get("loadavg_start") or []) or "?"
+        load, end = (" / ".join(f"{x:.1f}" for x in r.get(k) or []) or "?" for k in ("loadavg_start", "loadavg_end"))
         ok = sum(1 for e in r["notebooks"] if e.get("ok"))
-        lines.append(f"| `{r['row']}` | {r['profile']} | {m.get('OMP_NUM_THREADS') or '?'} | {kern} | {load} | "
+        lines.append(f"| `{r['row']}` | {r['profile']} | {m.get('OMP_NUM_THREADS') or '?'} | {kern} | {load} | {end} | "
                      f"{ok}/{len(r['notebooks'])} | {_fmt(r.get('total_seconds'))} |")
     if not runs:
-        lines.append(f"| {PENDING} | | | | | | |")
+        lines.append(f"| {PENDING} | | | | | | | |")
     return "\n".join(lines)
 
 

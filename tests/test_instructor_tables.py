@@ -64,7 +64,7 @@ def test_notebook_table_takes_the_slowest_run_per_profile(sample):
 
 def test_runs_and_hub_tables(sample):
     t = T.tables(*sample)
-    assert _row(t["runs"], "cpu-native")[1:] == ["cpu", "2", "AVX2", "2.0 / 2.5 / 3.0", "1/1", "200"]
+    assert _row(t["runs"], "cpu-native")[1:] == ["cpu", "2", "AVX2", "2.0 / 2.5 / 3.0", "2.0 / 2.5 / 3.0", "1/1", "200"]
     assert "| 4 learners at once, wall (s) | 100.0 |" in t["hub"]
     assert "| one learner, wall (s) | 40.0 |" in t["hub"]
     assert "`learner2`: peak RSS, server + kernels (MiB) | 720 (server alone 150) |" in t["hub"]
