@@ -13,8 +13,8 @@ from ..adapt import grad_norm
 from ..report import AuditRow
 
 SOURCE = "weight imbalance"
-ORIGIN = ("Chapter 4, cell 'value versus gradient shares' (shares differ from the weights by > 0.2); "
-          "Chapter 7, cell 'a plateau detector' (dead: < 1e-3 of the largest)")
+ORIGIN = ("Chapter 4, section 2 (The weighted loss, built from scratch) (shares differ from the weights by > 0.2); "
+          "Chapter 7, section 2 (A plateau detector) (dead: < 1e-3 of the largest)")
 FIX = "balance by gradients, not values: normalise each term (WeightedLoss strategies) and check the shares again"
 
 

@@ -22,7 +22,7 @@ def run(ctx, no_grad_ev) -> bool:
                             f"called as loss({'pred, target, low' if ctx.loss.arity == 3 else 'pred, target'})"))
     if not any(base.grads.get(k) is not None for k in base.terms):
         ctx.add(AuditRow("gradient of the total", SOURCE, 0.0, "fail", threshold="the total has an autograd path to pred",
-                         origin="Chapter 3, cell 'the dead torch.histc term'",
+                         origin="Chapter 3, section 1 (The article's histogram term has no gradient)",
                          fix="build the loss from differentiable torch operations (no torch.histc, .item(), "
                              "rounding or argmax on the path)", chapter="03",
                          detail="no term of the loss has a gradient with respect to pred: training cannot move."))

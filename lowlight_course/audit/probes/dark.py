@@ -17,7 +17,7 @@ from ..report import AuditRow
 from ._common import broken_row, term_label, terms_of, verdict_below
 
 SOURCE = "dark-region leniency"
-ORIGIN = "Chapter 2, cell 'SSIM is lenient on dark images' (dark pair SSIM > 0.85, brightened < 0.65)"
+ORIGIN = "Chapter 2, section 6 (SSIM is lenient on dark images) (dark pair SSIM > 0.85, brightened < 0.65)"
 FIX = "add a pixel term (L1), or weight dark pixels up (hdr.dark_weighted_l1, Chapter 6)"
 
 

@@ -15,7 +15,7 @@ from ..report import AuditRow
 from ._common import broken_row, ratio, term_label, terms_of, verdict_below
 
 SOURCE = "domain sensitivity"
-ORIGIN = "Chapter 5, cell 'attribution' (the illuminant explains > 60 % of the tungsten gap and leaves the cast)"
+ORIGIN = "Chapter 5, section 4 (Attribution: change one factor at a time) (the illuminant explains > 60 % of the tungsten gap and leaves the cast)"
 FIX = "add a colour term, and train with illuminant augmentation (data.DOMAINS['randomized'])"
 
 

@@ -16,7 +16,7 @@ from ..report import AuditRow
 from ._common import term_label, terms_of
 
 SOURCE = "gradient liveness"
-ORIGIN = "Chapter 3, cell 'the dead torch.histc term'; Chapter 7, cell 'a plateau detector' (gradient exactly 0)"
+ORIGIN = "Chapter 3, section 1 (The article's histogram term has no gradient); Chapter 7, section 2 (A plateau detector) (gradient exactly 0)"
 FIX = ("use differentiable operations on the path to pred: a soft histogram instead of torch.histc, no .item(), "
        "rounding, argmax or detach; guard sqrt/log/division with an epsilon")
 

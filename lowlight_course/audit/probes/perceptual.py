@@ -18,7 +18,7 @@ from ..report import AuditRow
 from ._common import broken_row, ratio, verdict_below
 
 SOURCE = "perceptual mismatch"
-ORIGIN = "Chapter 1, cell 'six distortions, one MSE' (SSIM spread > 0.4; colour cast Delta E > 2x mean shift)"
+ORIGIN = "Chapter 1, section 2 (Measure: six distortions, one MSE) (SSIM spread > 0.4; colour cast Delta E > 2x mean shift)"
 FIX = "add a structural term (SSIM) and a colour term to a pixel loss, e.g. 0.16 L1 + 0.84 (1 - SSIM)"
 
 

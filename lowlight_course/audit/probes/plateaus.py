@@ -23,7 +23,7 @@ from ..adapt import grad_norm
 from ..report import AuditRow
 
 SOURCE = "plateaus"
-ORIGIN = "Chapter 7, cell 'a plateau detector' (dead < 1e-3 of the largest, weak < 0.2, explode > 1e3, stall < 2 %)"
+ORIGIN = "Chapter 7, section 2 (A plateau detector) (dead < 1e-3 of the largest, weak < 0.2, explode > 1e3, stall < 2 %)"
 FIX = "fix the dead or flat term (its constants, its differentiability) or the output head; see the detector's flags"
 
 

@@ -29,8 +29,8 @@ from ..report import AuditRow
 from ._common import broken_row, term_label, terms_of, verdict_above, verdict_below
 
 SOURCE = "scale and range"
-ORIGIN_D = "Chapter 2, cell 'the data range' (L = 255: unrelated images 0.996, L = 1: 0.012)"
-ORIGIN_G = "Chapter 2, cell 'the gradient with L = 255' (assert ratio > 100); Chapter 7 (ratio > 5 is a weak term)"
+ORIGIN_D = "Chapter 2, section 4 (Defect 1: the data range) (L = 255: unrelated images 0.996, L = 1: 0.012)"
+ORIGIN_G = "Chapter 2, section 4 (Defect 1: the data range) (assert ratio > 100); Chapter 7, section 3 (Five broken runs) (ratio > 5)"
 FIX = ("size the constants for the images' range (data_range=1.0 for images in [0, 1]) and check how the term is "
        "normalised: it barely separates unrelated images from identical ones")
 

@@ -13,7 +13,7 @@ from ..report import AuditRow
 from ._common import broken_row, ratio, term_label, terms_of, verdict_below
 
 SOURCE = "spatial blindness"
-ORIGIN = "Chapter 3, cell 'shuffle blindness' (histogram loss < 1e-5 on a shuffled photo, MSE > 0.02)"
+ORIGIN = "Chapter 3, section 4 (A histogram is blind to where tones are) (histogram loss < 1e-5 on a shuffled photo, MSE > 0.02)"
 FIX = "pair the term with a spatial one (L1, SSIM): alone it cannot tell an image from noise with its tones"
 
 
