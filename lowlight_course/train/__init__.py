@@ -12,12 +12,14 @@ or a mapping ``name -> weighted contribution`` whose values sum to the total los
 Its parts, one job each: :mod:`.arguments` (checking the arguments), :mod:`.data` and :mod:`.run`
 (building the run: data on the device, an optimiser with parameter groups), :mod:`.step` (one step:
 forward, loss, finiteness, backward, clip, update), :mod:`.record` and :mod:`.evaluate`
-(recording), :mod:`.recovery` (on any exception or interrupt), :mod:`.fit` (the loop).
+(recording), :mod:`.recovery` (on any exception or interrupt), :mod:`.checkpoint` (saving every N
+steps and resuming after a dead kernel), :mod:`.fit` (the loop).
 """
+from .checkpoint import CheckpointError
 from .devices import resolve_device
 from .errors import TrainingDivergedError, TrainingError
 from .fit import fit
 from .history import History
 from .predict import predict
 
-__all__ = ["fit", "predict", "History", "TrainingDivergedError", "TrainingError", "resolve_device"]
+__all__ = ["fit", "predict", "History", "TrainingDivergedError", "TrainingError", "CheckpointError", "resolve_device"]
