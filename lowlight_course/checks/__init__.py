@@ -33,6 +33,8 @@ check                               exercise  the function it calls
 :func:`check_augmentation`          05        ``augment(clean, seed) -> low-light batch``
 :func:`check_noise_estimator`       06        ``noise_in_flat_dark_patches(img, ref, patch_size=8) -> std``
 :func:`check_stalled_terms`         07        ``find_stalled_terms(history, window=10) -> {name: reason}``
+:func:`check_audit_prediction`      08        ``prediction() -> error source``
+:func:`check_goal_loss`             08        ``loss(pred, target) -> {name: term}`` (open-ended task)
 ==================================  ========  =====================================================
 
 :func:`use_or_reference` lets a notebook go on with the package's reference while a learner's
