@@ -28,27 +28,46 @@ lab: $(VENV)/.course-installed
 run: $(VENV)/.course-installed
 	$(BIN)/lowlight-course run --profile $(PROFILE) --output build
 
-# `make test` is CI: the suite, then the course executed as learners run it (test-course).
+# `make test` is CI, in the order a failure is cheapest to find:
+#   install     the package, test tools, book and browser tools (Chromium from Debian, npm packages)
+#   suite       unit tests; every notebook under smoke: papermill on the plain kernels, nbval on this
+#               machine's, one thread each (tests/test_notebooks.py); not the browser, hub or site tests
+#   wheel-test  every lecture, solution and exercise under smoke from an installed wheel outside the
+#               repository, AVX2 kernels, 2 threads
+#   book        the website from those executed copies; then the site, JupyterLab and website browser tests
+#   hub-test    a real JupyterHub, one learner then four, nbgitpuller updates
+#   test-course every lecture and solution under cpu on this machine's and on AVX2 kernels, 2 threads
+SUITE_IGNORE = --ignore=tests/browser --ignore=tests/hub --ignore=tests/site
+CI_ROW       = build/course/wheel-smoke-avx2
 test:
-	@.ci/timed "install: venv, package and test tools" $(MAKE) --no-print-directory $(VENV)/.dev-installed
-	@.ci/timed "suite: unit tests, every notebook under smoke (papermill, nbval)" $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@.ci/timed "install: venv, package, test, book and browser tools" $(MAKE) --no-print-directory \
+	  $(VENV)/.dev-installed $(VENV)/.book-installed $(MATHJAX) $(VENV)/.hub-installed $(CHP)
+	@.ci/timed "suite: unit tests; every notebook under smoke, 1 thread (papermill, nbval)" \
+	  $(BIN)/python -m pytest $(PYTEST_ARGS) $(SUITE_IGNORE)
+	@$(MAKE) --no-print-directory wheel-test
+	@.ci/timed "book: the website from the wheel row's executed copies (smoke)" \
+	  $(MAKE) --no-print-directory book PROFILE=smoke BOOK_EXECUTED=$(CI_ROW)
+	@.ci/timed "site and browser: built pages; chapter 04 in JupyterLab; the website in Chromium" \
+	  env LOWLIGHT_BOOK=build/book $(BROWSER_PYTEST) tests/site tests/browser
+	@.ci/timed "hub: JupyterHub, one learner then four, nbgitpuller update" $(MAKE) --no-print-directory hub-test
 	@$(MAKE) --no-print-directory test-course
 
 test-suite: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) $(SUITE_IGNORE)
 
-# Every lecture and solution, headless, the way learners run them: `smoke` and `cpu`, on the CPU
-# kernels other machines pick (ATEN_CPU_CAPABILITY; oneDNN and MKL limited to match) with 2 threads.
-# An assert that flips between these rows states rounding noise, not an effect. Each row writes the
-# executed notebooks and timings.json under build/course/<row>/.
-COURSE_RUN  = OMP_NUM_THREADS=2 MPLBACKEND=Agg $(BIN)/lowlight-course run --solutions --no-html
+# Every lecture and solution, headless, the way learners run them, on the CPU kernels other machines
+# pick (ATEN_CPU_CAPABILITY; oneDNN and MKL limited to match). An assert that flips between rows states
+# rounding noise, not an effect. The kernel matrix: smoke on the plain kernels with 1 thread (the
+# suite's papermill run), on this machine's with 1 thread (nbval), on AVX2 with 2 threads (wheel-test);
+# cpu on this machine's and on AVX2 kernels with 2 threads (here). Each row writes the executed
+# notebooks and timings.json under build/course/<row>/.
+# Figures go into the executed copies (the kernel's inline backend: no MPLBACKEND), so the book can use them.
+COURSE_RUN  = OMP_NUM_THREADS=2 $(BIN)/lowlight-course run --solutions --no-html
 KERNELS_DEFAULT = ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_ENABLE_INSTRUCTIONS=SSE4_2
 KERNELS_AVX2    = ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
 test-course: $(VENV)/.course-installed
-	@.ci/timed "course: smoke, no-SIMD kernels (default), 2 threads" env $(KERNELS_DEFAULT) $(COURSE_RUN) --profile smoke --output build/course/smoke-default
-	@.ci/timed "course: smoke, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) $(COURSE_RUN) --profile smoke --output build/course/smoke-avx2
-	@.ci/timed "course: cpu, this machine's kernels, 2 threads" env $(COURSE_RUN) --profile cpu --output build/course/cpu-native
-	@.ci/timed "course: cpu, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) $(COURSE_RUN) --profile cpu --output build/course/cpu-avx2
+	@.ci/timed "course: cpu, this machine's kernels, 2 threads" env -u MPLBACKEND $(COURSE_RUN) --profile cpu --output build/course/cpu-native
+	@.ci/timed "course: cpu, AVX2 kernels, 2 threads" env -u MPLBACKEND $(KERNELS_AVX2) $(COURSE_RUN) --profile cpu --output build/course/cpu-avx2
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/bench_losses.py
@@ -62,8 +81,8 @@ exercises: $(VENV)/.course-installed
 # for test-course's "smoke, AVX2 kernels" row; executed copies and timings.json in build/course/wheel-smoke-avx2/.
 .PHONY: wheel-test
 wheel-test: $(VENV)/.course-installed
-	@.ci/timed "course from the wheel, outside the repo: smoke, AVX2 kernels, 2 threads" env $(KERNELS_AVX2) \
-	  OMP_NUM_THREADS=2 MPLBACKEND=Agg PYTHON=$(PYTHON) CONSTRAINTS=$(abspath $(CONSTRAINTS)) \
+	@.ci/timed "course from the wheel, outside the repo: smoke, AVX2 kernels, 2 threads" env -u MPLBACKEND $(KERNELS_AVX2) \
+	  OMP_NUM_THREADS=2 PYTHON=$(PYTHON) CONSTRAINTS=$(abspath $(CONSTRAINTS)) \
 	  .ci/wheel_course.sh build/course/wheel-smoke-avx2
 
 # `make book`: the executed course as a static website in build/book/ (Sphinx + MyST-NB, offline:
