@@ -90,5 +90,9 @@ for n in t["notebooks"]:
     folders.setdefault(n["path"].split("/")[-2], []).append(n["ok"])
 print("ran from the wheel:", ", ".join(f"{k} {sum(v)}/{len(v)} ok" for k, v in sorted(folders.items())))
 assert set(folders) == {"notebooks", "solutions", "exercises"}, folders
+# The exercises ran as committed: unanswered, their checks say so instead of raising.
+for n in t["notebooks"]:
+    if n["path"].split("/")[-2] == "exercises" and n["ok"]:
+        assert "not implemented yet" in open(n["executed"], encoding="utf-8").read().lower(), n["executed"]
 EOF
 exit "${status}"
