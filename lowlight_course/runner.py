@@ -104,7 +104,7 @@ def describe_failure(exc, notebook) -> str:
 # ---------------------------------------------------------------------------------------------
 # Output folder checks
 # ---------------------------------------------------------------------------------------------
-def _writable(folder: Path) -> bool:
+def writable_folder(folder: Path) -> bool:
     """Whether a file can be created in ``folder`` (permissions, and a read-only file system)."""
     if not os.access(folder, os.W_OK | os.X_OK):
         return False
@@ -143,7 +143,7 @@ def check_output_dir(paths, output_dir, *, protected=()) -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise OutputError(f"--output {output_dir}: {probe} is a file, not a folder; pass a folder, e.g. --output build")
-    if not _writable(probe):
+    if not writable_folder(probe):
         raise OutputError(f"--output {output_dir}: {probe} is not writable; pass a folder you can write "
                           f"to, e.g. --output ~/lowlight-build")
 

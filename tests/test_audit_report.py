@@ -75,14 +75,10 @@ def test_cli_model_and_entry_point(losses_dir):
 def test_every_origin_names_a_real_section():
     """Each row's threshold origin 'Chapter N, section M (heading)' must exist in that chapter."""
     import re
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    headings = {}
-    for path in (root / "notebooks").glob("0[0-9]_*.ipynb"):
-        cells = json.loads(path.read_text())["cells"]
-        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-        headings[int(path.name[:2])] = re.findall(r"^## (\d+)\. (.+)$", text, re.M)
+    from _lectures import lecture_headings
+
+    headings = lecture_headings()
     rows = [r for loss in (E.article_combined, E.article_mse_ssim, E.course_l1_ssim) for r in audit(loss, quick=True)]
     cited = {m for r in rows for m in re.findall(r"Chapter (\d+), section (\d+) \(([^)]+)\)", r.origin)}
     assert len(cited) >= 8

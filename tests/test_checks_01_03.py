@@ -600,16 +600,9 @@ def test_tone_curve_rejects(name, fn, capsys):
 
 def test_every_section_to_reread_exists_in_its_lecture():
     """A renamed or renumbered lecture section must not leave the checks pointing at nothing."""
-    import json
-    import re
-    from pathlib import Path
+    from _lectures import lecture_headings
 
-    root = Path(__file__).resolve().parents[1]
-    headings = {}
-    for path in (root / "notebooks").glob("0[0-9]_*.ipynb"):
-        cells = json.loads(path.read_text())["cells"]
-        text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
-        headings[int(path.name[:2])] = re.findall(r"^## (\d+)\. (.+)$", text, re.M)
+    headings = lecture_headings()
     rereads = {m.reread for ms in CATALOGUES.values() for m in ms}
     rereads |= {MP._LECTURE_1, MP._LECTURE_1_MEASURE, S._DRIFT, H._TRAIN}
     for reread in rereads:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lowlight_course.commands._common import usage_error as _error
+from lowlight_course.runner import writable_folder
 
 __all__ = ["get_course", "GetCourseError", "course_items", "Item", "register", "LOCK_FILE", "COPY_NOTE"]
 
@@ -206,17 +207,6 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _writable_dir(folder: Path) -> bool:
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return False
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError:
-        return False
-    return True
-
-
 def _check_dest(dest: Path, source: Path, folders) -> Path:
     """DIR resolved, or :class:`GetCourseError`: a file, not creatable or writable, inside the
     installed package, or the course's own source folders."""
@@ -241,14 +231,14 @@ def _check_dest(dest: Path, source: Path, folders) -> Path:
         probe = probe.parent
     if not probe.is_dir():
         raise GetCourseError(f"{given}: {probe} is a file, so the folder cannot be created; choose another path")
-    if not _writable_dir(probe):
+    if not writable_folder(probe):
         raise GetCourseError(f"{given}: {probe} is not writable; choose a folder you can write to, e.g. "
                              f"`lowlight-course get-course ~/lowlight-course`")
     for f in folders:
         sub = dest / f
         if sub.is_symlink() and not sub.exists() or sub.exists() and not sub.is_dir():
             raise GetCourseError(f"{sub} exists but is not a folder; move it away, then run get-course again")
-        if sub.is_dir() and not _writable_dir(sub):
+        if sub.is_dir() and not writable_folder(sub):
             raise GetCourseError(f"{sub} is not writable; make it writable (chmod u+w {sub}) or choose another "
                                  f"folder")
     return dest
