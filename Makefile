@@ -48,7 +48,7 @@ test:
 	@.ci/timed "book: the website from the wheel row's executed copies (smoke)" \
 	  $(MAKE) --no-print-directory book PROFILE=smoke BOOK_EXECUTED=$(CI_ROW)
 	@.ci/timed "site and browser: built pages; chapter 04 in JupyterLab; the website in Chromium" \
-	  env LOWLIGHT_BOOK=build/book $(BROWSER_PYTEST) tests/site tests/browser
+	  env LOWLIGHT_BOOK=$(abspath build/book) $(BROWSER_PYTEST) tests/site tests/browser
 	@.ci/timed "hub: JupyterHub, one learner then four, nbgitpuller update" $(MAKE) --no-print-directory hub-test
 	@$(MAKE) --no-print-directory test-course
 

@@ -16,7 +16,7 @@ CHAPTER = "02_ssim_from_scratch"  # the chapter with display formulas and figure
 
 
 def _book() -> Path:
-    book = Path(os.environ.get("LOWLIGHT_BOOK") or _browser.ROOT / "build" / "book")
+    book = Path(os.environ.get("LOWLIGHT_BOOK") or _browser.ROOT / "build" / "book").resolve()  # the server runs elsewhere
     if not (book / "index.html").is_file():
         _browser.unavailable(f"no built website at {book} (no index.html): run `make book PROFILE=smoke` "
                              "first, or set LOWLIGHT_BOOK to a built site")
