@@ -41,6 +41,17 @@ def _optional(name):
         return f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
 
 
+# Each peer's SSIM as f(pred, target) -> scalar, built from its imported module: 11-tap Gaussian window,
+# sigma 1.5, data range 1, 'valid' filtering where the peer offers it.
+PEER_SSIM = {
+    "pytorch_msssim": lambda m: lambda p, t: m.ssim(p, t, data_range=1.0, win_size=11, win_sigma=1.5,
+                                                    size_average=True),
+    "kornia": lambda k: lambda p, t: k.metrics.ssim(p, t, 11, max_val=1.0, padding="valid").mean(),
+    "piq": lambda q: lambda p, t: q.ssim(p, t, data_range=1.0, kernel_size=11, kernel_sigma=1.5, downsample=False),
+    "fused_ssim": lambda f: lambda p, t: f.fused_ssim(p, t, padding="valid"),
+}
+
+
 def ssim_contenders() -> tuple[dict, dict]:
     """``{name: f(pred, target) -> scalar SSIM}`` for ours and every importable peer; ``{name: why not}``."""
     fns = {
@@ -50,28 +61,12 @@ def ssim_contenders() -> tuple[dict, dict]:
         "ours_autograd": lambda p, t: ssim(p, t, _impl="autograd"),
     }
     missing = {}
-    m = _optional("pytorch_msssim")
-    if isinstance(m, str):
-        missing["pytorch_msssim"] = m
-    else:
-        fns["pytorch_msssim"] = lambda p, t, m=m: m.ssim(p, t, data_range=1.0, win_size=11, win_sigma=1.5,
-                                                         size_average=True)
-    k = _optional("kornia")
-    if isinstance(k, str):
-        missing["kornia"] = k
-    else:
-        fns["kornia"] = lambda p, t, k=k: k.metrics.ssim(p, t, 11, max_val=1.0, padding="valid").mean()
-    q = _optional("piq")
-    if isinstance(q, str):
-        missing["piq"] = q
-    else:
-        fns["piq"] = lambda p, t, q=q: q.ssim(p, t, data_range=1.0, kernel_size=11, kernel_sigma=1.5,
-                                              downsample=False)
-    f = _optional("fused_ssim")
-    if isinstance(f, str):
-        missing["fused_ssim"] = f
-    else:
-        fns["fused_ssim"] = lambda p, t, f=f: f.fused_ssim(p, t, padding="valid")
+    for name, make in PEER_SSIM.items():
+        module = _optional(name)
+        if isinstance(module, str):
+            missing[name] = module
+        else:
+            fns[name] = make(module)
     return fns, missing
 
 

@@ -141,6 +141,19 @@ def _python(tmp_path, *args):
     return [sys.executable, str(script), *map(str, args)], env
 
 
+def _assert_resumed_equals_uninterrupted(tmp_path, out, saved):
+    """Run the same training uninterrupted and compare: resumed at ``saved``, equal history and weights."""
+    cmd, env = _python(tmp_path, "full", tmp_path / "full", 0)
+    subprocess.run(cmd, env=env, cwd=tmp_path, check=True, timeout=300)
+    resumed, full = torch.load(out, weights_only=True), torch.load(tmp_path / "full", weights_only=True)
+    assert resumed["history"]["extra"]["resumed_at_step"] == saved
+    for name in RECORDED:
+        assert resumed["history"][name] == full["history"][name], name
+    for part in ("model", "loss"):
+        for k, v in full[part].items():
+            assert torch.equal(resumed[part][k], v), (part, k)
+
+
 def test_a_killed_training_process_resumes_to_the_uninterrupted_result(tmp_path):
     out = tmp_path / "killed"
     ckpt = Path(str(out) + ".pt")
@@ -164,16 +177,7 @@ def test_a_killed_training_process_resumes_to_the_uninterrupted_result(tmp_path)
 
     cmd, env = _python(tmp_path, "resume", out, 0)
     subprocess.run(cmd, env=env, cwd=tmp_path, check=True, timeout=300)
-    cmd, env = _python(tmp_path, "full", tmp_path / "full", 0)
-    subprocess.run(cmd, env=env, cwd=tmp_path, check=True, timeout=300)
-
-    resumed, full = torch.load(out, weights_only=True), torch.load(tmp_path / "full", weights_only=True)
-    assert resumed["history"]["extra"]["resumed_at_step"] == saved
-    for name in RECORDED:
-        assert resumed["history"][name] == full["history"][name], name
-    for part in ("model", "loss"):
-        for k, v in full[part].items():
-            assert torch.equal(resumed[part][k], v), (part, k)
+    _assert_resumed_equals_uninterrupted(tmp_path, out, saved)
 
 
 def test_a_killed_jupyter_kernel_resumes_to_the_uninterrupted_result(tmp_path):
@@ -216,15 +220,7 @@ def test_a_killed_jupyter_kernel_resumes_to_the_uninterrupted_result(tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
-    cmd, env = _python(tmp_path, "full", tmp_path / "full", 0)
-    subprocess.run(cmd, env=env, cwd=tmp_path, check=True, timeout=300)
-    resumed, full = torch.load(out, weights_only=True), torch.load(tmp_path / "full", weights_only=True)
-    assert resumed["history"]["extra"]["resumed_at_step"] == saved
-    for name in RECORDED:
-        assert resumed["history"][name] == full["history"][name], name
-    for part in ("model", "loss"):
-        for k, v in full[part].items():
-            assert torch.equal(resumed[part][k], v), (part, k)
+    _assert_resumed_equals_uninterrupted(tmp_path, out, saved)
 
 
 # -- refusals, each with a fix that works --------------------------------------------------------
